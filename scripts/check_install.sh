@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs topoformer from an existing build into a temporary prefix and builds the quickstart
+# example as an outside project against it (find_package(topoformer) + topo::topoformer).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="${TOPO_BUILD_DIR:-$root/build}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cmake --install "$build_dir" --prefix "$work/prefix"
+# The consumer must not see the source tree: configure it from a copy.
+cp -r "$root/examples/quickstart" "$work/consumer"
+cmake -S "$work/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+      -DCMAKE_BUILD_TYPE=Release
+cmake --build "$work/consumer-build" --parallel "$(nproc)"
+# Installed headers must not leak third-party headers (DESIGN.md: nanoflann, Boost, Open3D, CUDA).
+if grep -rlE '#include *[<"](nanoflann|boost/|open3d/|cuda)' "$work/prefix/include"; then
+  echo "check_install: installed headers include private third-party headers (listed above)" >&2
+  exit 1
+fi
+LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/consumer-build/quickstart"
+echo "check_install: find_package(topoformer) consumer built and ran"
