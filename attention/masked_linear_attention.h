@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// General masked linear attention (Alg. 1 of Choromanski et al., "From block-Toeplitz matrices
+/// to differential equations on graphs", ICML 2022):
+///   out_i = Σ_j M_ij φ(q_i)ᵀφ(k_j) v_j / Σ_j M_ij φ(q_i)ᵀφ(k_j)
+///         = rowdot(φ(Q), M·[φ(K) ⊗ (V, 1)])
+/// with one fast product by M and never an L×L matrix.
+#pragma once
+
+#include <torch/types.h>
+
+#include "attention/masks/mask.h"
+
+namespace topo::attention {
+
+/// Masked linear attention with any feature map and any mask.
+///
+/// \param phi_q [B, H, L, M] query features.
+/// \param phi_k [B, H, S, M] key features.
+/// \param v     [B, H, S, D] values.
+/// \param mask  the mask; its `apply` maps [B, H, S, C] to [B, H, L, C].
+/// \param key_padding_mask [B, S] bool, true = padded key (features and values zeroed).
+/// \param max_block_elements the product by M runs on blocks of feature channels holding at
+///        most this many elements of φ(K) ⊗ (V, 1) (≥ one channel), bounding peak memory of
+///        the forward pass. Default: 2^26.
+/// \return [B, H, L, D]; rows with zero normaliser are 0. The normaliser is positive when
+///         M ≥ 0 and the features are positive.
+///
+/// Cost: O(M·D·T_M + L·M·D), T_M the cost of one product by M (O(L) causal, O(L log L)
+/// Toeplitz, O(L·r) low rank). Differentiable in φ(Q), φ(K), V and the mask's parameters.
+torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                                      const torch::Tensor& v, Mask& mask,
+                                      const torch::Tensor& key_padding_mask = {},
+                                      int64_t max_block_elements = int64_t{1} << 26);
+
+}  // namespace topo::attention

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// A mask given as a dense matrix: the oracle for tests and the right choice for tiny inputs.
+#pragma once
+
+#include <torch/nn/pimpl.h>
+
+#include "attention/masks/mask.h"
+
+namespace topo::attention {
+
+struct DenseMaskOptions {
+  /// `matrix`: [B or 1, H or 1, L, S] (or [L, S]); M itself, or the logit bias B.
+  explicit DenseMaskOptions(torch::Tensor matrix) : matrix_(std::move(matrix)) {}
+  TORCH_ARG(torch::Tensor, matrix);
+  /// Default: kMultiplicative (M = matrix); kLogitAdditive uses M = exp(matrix).
+  TORCH_ARG(MaskSemantics, semantics) = MaskSemantics::kMultiplicative;
+  /// Register the matrix as a parameter. Default: false (a buffer).
+  TORCH_ARG(bool, learnable) = false;
+};
+
+/// M·X by a batched matrix product, O(L·S·C).
+class DenseMaskImpl : public Mask {
+ public:
+  explicit DenseMaskImpl(const DenseMaskOptions& options);
+  torch::Tensor apply(const torch::Tensor& x) override;
+  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  void pretty_print(std::ostream& stream) const override;
+
+  MaskSemantics semantics;
+  torch::Tensor matrix;  ///< [B|1, H|1, L, S]
+};
+TORCH_MODULE(DenseMask);
+
+}  // namespace topo::attention
