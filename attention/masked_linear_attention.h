@@ -28,6 +28,8 @@ namespace topo::attention {
 ///
 /// Cost: O(M·D·T_M + L·M·D), T_M the cost of one product by M (O(L) causal, O(L log L)
 /// Toeplitz, O(L·r) low rank). Differentiable in φ(Q), φ(K), V and the mask's parameters.
+/// A `CausalMask` is computed by the chunked causal scan of linear_attention (same result,
+/// O(L·(M + D)) memory).
 torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
                                       const torch::Tensor& v, Mask& mask,
                                       const torch::Tensor& key_padding_mask = {},
