@@ -1,4 +1,5 @@
 include_guard(GLOBAL)
+include(GNUInstallDirs)  # CMAKE_INSTALL_INCLUDEDIR is used in the libraries' install interface
 
 set(TOPO_WARNING_FLAGS -Wall -Wextra -Wno-unused-parameter)
 if(TOPO_WERROR)
