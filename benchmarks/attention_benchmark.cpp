@@ -59,8 +59,7 @@ Inputs make_inputs(int64_t length, bool grad) {
 void run(benchmark::State& state, const std::function<torch::Tensor(const Inputs&)>& attention) {
   const int64_t length = state.range(0);
   const bool backward = state.range(1) == 1;
-  torch::NoGradGuard no_grad_guard;
-  c10::AutoGradMode grad_mode(backward);
+  c10::AutoGradMode grad_mode(backward);  // forward-only points build no autograd graph
   const auto in = make_inputs(length, backward);
   reset_peak_memory();
   for (auto _ : state) {
