@@ -84,4 +84,38 @@ namespace topo::test {
   return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult parameter_gradcheck(const std::vector<torch::Tensor>& parameters,
+                                               const std::function<torch::Tensor()>& loss,
+                                               GradcheckOptions options) {
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (parameters[i].scalar_type() != torch::kFloat64 || !parameters[i].requires_grad()) {
+      return ::testing::AssertionFailure()
+             << "parameter_gradcheck: parameter " << i << " must be float64 and require grad";
+    }
+  }
+  const auto value = loss();
+  const auto analytic = torch::autograd::grad({value}, parameters, {}, false, false, true);
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    auto flat = parameters[i].view(-1);
+    const auto grad = analytic[i].defined() ? analytic[i].reshape(-1) : torch::zeros_like(flat);
+    for (int64_t j = 0; j < flat.numel(); ++j) {
+      const double original = flat[j].item<double>();
+      flat[j] = original + options.eps;
+      const double plus = loss().item<double>();
+      flat[j] = original - options.eps;
+      const double minus = loss().item<double>();
+      flat[j] = original;
+      const double numeric = (plus - minus) / (2.0 * options.eps);
+      const double exact = grad[j].item<double>();
+      if (!(std::abs(numeric - exact) <= options.atol + options.rtol * std::abs(numeric))) {
+        return ::testing::AssertionFailure()
+               << "parameter_gradcheck: parameter " << i << " (shape " << parameters[i].sizes()
+               << ") entry " << j << ": analytic " << exact << ", numeric " << numeric;
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace topo::test

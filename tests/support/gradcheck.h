@@ -27,6 +27,14 @@ struct GradcheckOptions {
     const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fn,
     const std::vector<torch::Tensor>& inputs, GradcheckOptions options = {});
 
+/// Gradient of a scalar `loss()` with respect to module parameters (float64, used inside
+/// `loss` directly) against central differences, perturbing each entry in place.
+::testing::AssertionResult parameter_gradcheck(const std::vector<torch::Tensor>& parameters,
+                                               const std::function<torch::Tensor()>& loss,
+                                               GradcheckOptions options = {});
+
 }  // namespace topo::test
 
 #define EXPECT_GRADCHECK(fn, ...) EXPECT_TRUE(::topo::test::gradcheck((fn), __VA_ARGS__))
+#define EXPECT_PARAMETER_GRADCHECK(parameters, ...) \
+  EXPECT_TRUE(::topo::test::parameter_gradcheck((parameters), __VA_ARGS__))

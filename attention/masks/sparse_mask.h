@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// A mask given by its non-zero entries: M[b, h, i, j] = values[h, e] for every edge
+/// e = (b·L + i, b·S + j) of the flattened token index. Exact local masks (local RPE over
+/// radius neighbourhoods, graph adjacency) in O(H·E·C) with no dense intermediate.
+#pragma once
+
+#include <torch/nn/pimpl.h>
+
+#include "attention/masks/mask.h"
+
+namespace topo::attention {
+
+class SparseMaskImpl : public Mask {
+ public:
+  /// `edge_index` [2, E] int64 over flattened tokens: row 0 the query token b·L + i, row 1 the
+  /// key token b·S + j (batch element b must match). `values` [H, E] or [1, E] (the weights may
+  /// be learnable or computed: gradients flow to them). `key_length` < 0 means S = L.
+  SparseMaskImpl(torch::Tensor edge_index, torch::Tensor values, int64_t batch_size,
+                 int64_t length, int64_t key_length = -1);
+  torch::Tensor apply(const torch::Tensor& x) override;
+  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  void pretty_print(std::ostream& stream) const override;
+
+  torch::Tensor edge_index;
+  torch::Tensor values;
+  int64_t batch_size;
+  int64_t length;
+  int64_t key_length;
+};
+TORCH_MODULE(SparseMask);
+
+}  // namespace topo::attention

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "geometry/local_rpe.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/check.h"
+#include "geometry/knn.h"
+#include "geometry/radius.h"
+
+namespace topo::geometry {
+
+LocalRPEImpl::LocalRPEImpl(const LocalRPEOptions& options_) : options(options_) { reset(); }
+
+void LocalRPEImpl::reset() {
+  TOPO_CHECK_ARG(options.num_heads() >= 1, "LocalRPE", "num_heads", ">= 1", options.num_heads());
+  TOPO_CHECK_ARG(std::isfinite(options.radius()) && options.radius() > 0, "LocalRPE", "radius",
+                 "finite and > 0", options.radius());
+  TOPO_CHECK_ARG(options.num_bins() >= 1, "LocalRPE", "num_bins", ">= 1", options.num_bins());
+  log_profile = register_parameter(
+      "log_profile", torch::zeros({options.num_heads(), options.num_bins() + 1}));
+}
+
+torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
+  const int64_t bins = options.num_bins();
+  const auto t = (distance / options.radius() * static_cast<double>(bins)).clamp(0, bins);
+  const auto lower = t.detach().floor().clamp_max(bins - 1).to(torch::kLong);
+  const auto fraction = (t - lower.to(t.scalar_type())).unsqueeze(0);  // [1, ...]
+  const auto table = log_profile.to(distance.scalar_type());
+  const auto at = [&](const torch::Tensor& index) {
+    return table.index_select(1, index.flatten()).view(
+        [&] {
+          auto shape = index.sizes().vec();
+          shape.insert(shape.begin(), table.size(0));
+          return shape;
+        }());
+  };
+  const auto log_f = at(lower) * (1 - fraction) + at(lower + 1) * fraction;
+  return log_f.exp();
+}
+
+LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask) {
+  TOPO_CHECK_ARG(pos.dim() == 3 && pos.size(2) >= 1, "LocalRPE", "pos", "of shape [B, L, d]",
+                 shape_string(pos));
+  const int64_t batch_size = pos.size(0), length = pos.size(1);
+  if (key_padding_mask.defined()) {
+    TOPO_CHECK_ARG(key_padding_mask.scalar_type() == torch::kBool &&
+                       key_padding_mask.dim() == 2 && key_padding_mask.size(0) == batch_size &&
+                       key_padding_mask.size(1) == length,
+                   "LocalRPE", "key_padding_mask",
+                   c10::str("a bool tensor [", batch_size, ", ", length, "]"),
+                   shape_string(key_padding_mask));
+  }
+  const auto flat = pos.reshape({batch_size * length, pos.size(2)});
+  auto tokens = torch::arange(batch_size * length, torch::dtype(torch::kLong).device(pos.device()));
+  if (key_padding_mask.defined()) tokens = tokens.masked_select(~key_padding_mask.flatten());
+  const auto batch = tokens.div(length, "floor");
+  // Edges between real tokens only, as (centre = query, neighbour = key).
+  const auto local = radius_graph(flat.index_select(0, tokens).detach(), options.radius(), batch,
+                                  /*loop=*/true, options.max_neighbours(), "target_to_source");
+  LocalRPEMask mask;
+  mask.edge_index = tokens.index({local});  // back to flattened token ids
+  mask.values = profile(edge_lengths(mask.edge_index, flat));
+  mask.batch_size = batch_size;
+  mask.length = length;
+  return mask;
+}
+
+void LocalRPEImpl::pretty_print(std::ostream& stream) const {
+  stream << "topo::geometry::LocalRPE(heads=" << options.num_heads()
+         << ", radius=" << options.radius() << ", bins=" << options.num_bins() << ")";
+}
+
+}  // namespace topo::geometry
