@@ -11,7 +11,10 @@
 #include "geometry/farthest_point_sampling.h"
 #include "geometry/open3d_conversion.h"
 #include "geometry/point_cloud.h"
+#include "attention/masked_linear_attention.h"
+#include "attention/masks/block_toeplitz_mask.h"
 #include "geometry/voxel_grid.h"
+#include "support/reference_attention.h"
 #include "support/tensor_assertions.h"
 
 namespace topo::geometry {
@@ -88,6 +91,28 @@ TEST(VoxelGrid, QuantisesPerCloudAndAveragesFeatures) {
   EXPECT_FLOAT_EQ(dense[0][6][0].item<float>(), 5.0f);
   EXPECT_FLOAT_EQ(dense[1][5][0].item<float>(), 9.0f);
   EXPECT_EQ(empty.logical_not().sum().item<int64_t>(), 4);
+}
+
+TEST(VoxelGrid, VoxelisedCloudsTakeBlockToeplitzMasks) {
+  // A 3-D cloud on a 4×3×5 grid: the cell features and the empty-cell padding mask feed
+  // BlockToeplitzMask attention, which must equal the dense masked reference.
+  torch::manual_seed(3);
+  const auto pos = torch::rand({60, 3}, torch::kDouble) * torch::tensor({3.9, 2.9, 4.9}, torch::kDouble);
+  const auto grid = voxel_grid(pos, VoxelGridOptions({1.0}).grid_shape({4, 3, 5}).origin({0, 0, 0}));
+  const auto [cells, empty] = scatter_to_grid(torch::randn({60, 4}, torch::kDouble), grid);
+  attention::BlockToeplitzMask mask(attention::BlockToeplitzMaskOptions(2, grid.shape));
+  mask->to(torch::kDouble);
+  {
+    torch::NoGradGuard guard;
+    mask->table.uniform_(0.5, 1.5);
+  }
+  const auto phi = (cells.unsqueeze(1).expand({1, 2, 60, 4}).abs() + 0.1).contiguous();
+  const auto v = torch::randn({1, 2, 60, 3}, torch::kDouble);
+  const auto out = attention::masked_linear_attention(phi, phi, v, *mask, empty);
+  auto dense = mask->dense(60, torch::kDouble);
+  dense = dense.masked_fill(empty.view({1, 1, 1, 60}), 0.0);
+  EXPECT_TENSOR_CLOSE(out, topo::test::dense_masked_kernel_attention(phi, phi, v, dense),
+                      {1e-10, 1e-10});
 }
 
 TEST(VoxelGrid, NeverDropsPoints) {
