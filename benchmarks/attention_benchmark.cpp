@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 
+#include "attention/combiner_attention.h"
 #include "attention/feature_map.h"
 #include "attention/linear_attention.h"
 #include "attention/masked_linear_attention.h"
@@ -148,6 +149,16 @@ void BM_MaskedDense(benchmark::State& state) {
   masked(state, *mask);
 }
 
+void combiner(benchmark::State& state, CombinerVariant variant) {
+  run(state, [&](const Inputs& in) {
+    return combiner_attention(in.q, in.k, in.v, CombinerFuncOptions().variant(variant));
+  });
+}
+void BM_CombinerFixed(benchmark::State& state) { combiner(state, CombinerVariant::kFixed); }
+void BM_CombinerLogsparse(benchmark::State& state) { combiner(state, CombinerVariant::kLogsparse); }
+void BM_CombinerAxial(benchmark::State& state) { combiner(state, CombinerVariant::kAxialVertical); }
+void BM_CombinerMixture(benchmark::State& state) { combiner(state, CombinerVariant::kAxialMixture); }
+
 // Lengths 1k … max_forward (forward) and 1k … max_backward (forward + backward); 2-D grids
 // need squares (1024, 4096, 16384, 65536).
 void lengths(benchmark::internal::Benchmark* b, int64_t max_forward, int64_t max_backward,
@@ -170,5 +181,9 @@ BENCHMARK(BM_MaskedToeplitz)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 BENCHMARK(BM_MaskedBlockToeplitz2D)->Apply([](auto* b) { lengths(b, 65536, 4096, true); });
 BENCHMARK(BM_MaskedLowRank)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 BENCHMARK(BM_MaskedDense)->Apply([](auto* b) { lengths(b, 4096, 4096); });
+BENCHMARK(BM_CombinerFixed)->Apply([](auto* b) { lengths(b, 65536, 16384); });
+BENCHMARK(BM_CombinerLogsparse)->Apply([](auto* b) { lengths(b, 65536, 16384); });
+BENCHMARK(BM_CombinerAxial)->Apply([](auto* b) { lengths(b, 65536, 16384); });
+BENCHMARK(BM_CombinerMixture)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 
 }  // namespace
