@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "graph/graph_kernels.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/check.h"
+
+namespace topo::graph {
+namespace {
+
+/// Per-head scalars [H] shaped to broadcast against [H, N, C].
+torch::Tensor per_head(const torch::Tensor& values, const torch::Tensor& x) {
+  return values.to(x.scalar_type()).reshape({-1, 1, 1});
+}
+
+}  // namespace
+
+torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
+                        double tolerance) {
+  TOPO_CHECK_ARG(t.dim() <= 1 && t.is_floating_point(), "diffusion", "t",
+                 "a floating scalar or [H] tensor", shape_string(t));
+  TOPO_CHECK_ARG(tolerance > 0, "diffusion", "tolerance", "> 0", tolerance);
+  const auto batched = x.dim() == 2 ? x.unsqueeze(0) : x;
+  TOPO_CHECK_ARG(t.numel() == 1 || (batched.size(0) == t.numel()), "diffusion", "t",
+                 c10::str("one value or one per head (", batched.size(0), ")"), shape_string(t));
+  const double largest = t.detach().abs().max().item<double>();
+  TOPO_CHECK_ARG(std::isfinite(largest), "diffusion", "t", "finite", largest);
+  const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(largest * w.infinity_norm())));
+  const auto scaled_t = per_head(t.reshape({-1}), batched) / static_cast<double>(steps);
+  auto y = batched;
+  for (int64_t step = 0; step < steps; ++step) {
+    auto term = y;
+    auto sum = y;
+    for (int64_t k = 1; k < 200; ++k) {
+      term = w.apply(term) * scaled_t / static_cast<double>(k);
+      sum = sum + term;
+      const double size = term.detach().abs().max().item<double>();
+      const double scale = sum.detach().abs().max().item<double>();
+      if (size <= tolerance * std::max(scale, 1e-300)) break;
+    }
+    y = sum;
+  }
+  return x.dim() == 2 ? y.squeeze(0) : y;
+}
+
+torch::Tensor random_walk_kernel(const SparseOperator& w, const torch::Tensor& alpha,
+                                 const torch::Tensor& x) {
+  TOPO_CHECK_ARG((alpha.dim() == 1 || alpha.dim() == 2) && alpha.size(-1) >= 1, "random_walk_kernel",
+                 "alpha", "[P + 1] or [H, P + 1]", shape_string(alpha));
+  const auto batched = x.dim() == 2 ? x.unsqueeze(0) : x;
+  const auto coefficients = alpha.dim() == 1 ? alpha.unsqueeze(0) : alpha;
+  TOPO_CHECK_ARG(coefficients.size(0) == 1 || coefficients.size(0) == batched.size(0),
+                 "random_walk_kernel", "alpha", c10::str("one row or one per head (", batched.size(0), ")"),
+                 shape_string(alpha));
+  auto power = batched;
+  auto sum = per_head(coefficients.select(1, 0), batched) * power;
+  for (int64_t k = 1; k < coefficients.size(1); ++k) {
+    power = w.apply(power);
+    sum = sum + per_head(coefficients.select(1, k), batched) * power;
+  }
+  return x.dim() == 2 ? sum.squeeze(0) : sum;
+}
+
+namespace {
+
+/// Solves (I − σU) y = b column by column with conjugate gradients (no autograd).
+torch::Tensor conjugate_gradients(const SparseOperator& u, double sigma, const torch::Tensor& b,
+                                  double tolerance, int64_t max_iterations) {
+  torch::NoGradGuard no_grad;
+  const auto apply = [&](const torch::Tensor& v) { return v - sigma * u.apply(v); };
+  auto y = torch::zeros_like(b);
+  auto r = b.clone();
+  auto p = r.clone();
+  auto rr = (r * r).sum(0);                       // one CG per column
+  const auto target = (b * b).sum(0) * (tolerance * tolerance);
+  for (int64_t it = 0; it < max_iterations; ++it) {
+    if ((rr <= target).all().item<bool>()) return y;
+    const auto ap = apply(p);
+    const auto pap = (p * ap).sum(0);
+    TORCH_CHECK_VALUE((pap > 0).logical_or(rr <= target).all().item<bool>(),
+                      "regularized_laplacian: I − σU is not positive definite for sigma = ", sigma,
+                      " (use |sigma| < 1 with a symmetric normalised adjacency)");
+    const auto alpha = torch::where(rr <= target, torch::zeros_like(rr), rr / pap);
+    y = y + alpha * p;
+    r = r - alpha * ap;
+    const auto rr_next = (r * r).sum(0);
+    p = r + torch::where(rr <= target, torch::zeros_like(rr), rr_next / rr) * p;
+    rr = rr_next;
+  }
+  TORCH_CHECK_VALUE((rr <= target).all().item<bool>(), "regularized_laplacian: conjugate gradients did not reach "
+                    "relative residual ", tolerance, " in ", max_iterations, " iterations");
+  return y;
+}
+
+bool is_symmetric(const SparseOperator& u) {
+  const auto e = u.edge_index.cpu();
+  const auto v = u.values.cpu();
+  const auto sorted_values = [&](const torch::Tensor& keys) {
+    const auto order = std::get<1>(torch::sort(keys, c10::optional<bool>(true), 0));
+    return std::make_pair(keys.index_select(0, order), v.index_select(0, order));
+  };
+  const auto [keys, values] = sorted_values(e[0] * u.num_nodes + e[1]);
+  const auto [keys_t, values_t] = sorted_values(e[1] * u.num_nodes + e[0]);
+  return keys.equal(keys_t) && torch::allclose(values, values_t, 1e-12, 1e-14);
+}
+
+class RegularizedLaplacianFunction : public torch::autograd::Function<RegularizedLaplacianFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& sigma,
+                               const torch::Tensor& x, const torch::Tensor& edge_index,
+                               const torch::Tensor& values, int64_t num_nodes, double tolerance,
+                               int64_t max_iterations) {
+    const SparseOperator u{edge_index, values, num_nodes};
+    const auto y = conjugate_gradients(u, sigma.item<double>(), x, tolerance, max_iterations);
+    ctx->save_for_backward({sigma, y, edge_index, values});
+    ctx->saved_data["num_nodes"] = num_nodes;
+    ctx->saved_data["tolerance"] = tolerance;
+    ctx->saved_data["max_iterations"] = max_iterations;
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const SparseOperator u{saved[2], saved[3], ctx->saved_data["num_nodes"].toInt()};
+    const double sigma = saved[0].item<double>();
+    // (I − σU) is symmetric: the adjoint solve uses the same operator.
+    const auto adjoint = conjugate_gradients(u, sigma, grads[0], ctx->saved_data["tolerance"].toDouble(),
+                                             ctx->saved_data["max_iterations"].toInt());
+    // dy/dσ = (I − σU)^(-1) U y.
+    const auto grad_sigma = (adjoint * u.apply(saved[1])).sum().reshape(saved[0].sizes());
+    return {grad_sigma, adjoint, {}, {}, {}, {}, {}};
+  }
+};
+
+}  // namespace
+
+torch::Tensor regularized_laplacian(const SparseOperator& u, const torch::Tensor& sigma,
+                                    const torch::Tensor& x, double tolerance,
+                                    int64_t max_iterations) {
+  TOPO_CHECK_ARG(sigma.numel() == 1 && sigma.is_floating_point(), "regularized_laplacian", "sigma",
+                 "a floating scalar tensor", shape_string(sigma));
+  TOPO_CHECK_ARG(x.dim() == 2 && x.size(0) == u.num_nodes, "regularized_laplacian", "x",
+                 c10::str("[", u.num_nodes, ", C]"), shape_string(x));
+  const auto s = sigma.to(x.scalar_type());
+  TOPO_CHECK_ARG(is_symmetric(u), "regularized_laplacian", "u", "a symmetric operator (conjugate gradients)",
+                 "a non-symmetric one");
+  return RegularizedLaplacianFunction::apply(s, x, u.edge_index, u.values, u.num_nodes, tolerance,
+                                             max_iterations);
+}
+
+torch::Tensor stationary_distribution(const Graph& graph, double tolerance, int64_t max_iterations) {
+  const auto batch = graph.batch();
+  const int64_t graphs = graph.num_graphs();
+  const auto per_graph_sum = [&](const torch::Tensor& v) {
+    return torch::zeros({graphs}, torch::kDouble).index_add_(0, batch, v).index_select(0, batch);
+  };
+  const auto degree = graph.degree();
+  if (!graph.directed()) {
+    const auto total = per_graph_sum(degree);
+    // Graphs without edges: uniform.
+    const auto sizes = per_graph_sum(torch::ones_like(degree));
+    return torch::where(total > 0, degree / total.clamp_min(1e-300), 1.0 / sizes);
+  }
+  const auto p = adjacency_operator(graph, Normalization::kRandomWalk);
+  const auto dangling = (degree == 0).to(torch::kDouble);
+  auto pi = 1.0 / per_graph_sum(torch::ones({graph.num_nodes()}, torch::kDouble));
+  // πP as Pᵀ applied to π: transpose by swapping the edge rows.
+  SparseOperator transposed{p.edge_index.flip(0), p.values, p.num_nodes};
+  for (int64_t it = 0; it < max_iterations; ++it) {
+    const auto next = 0.5 * (pi + transposed.apply(pi.unsqueeze(1)).squeeze(1) + dangling * pi);
+    const double change = (next - pi).abs().sum().item<double>();
+    pi = next;
+    if (change < tolerance) return pi;
+  }
+  TORCH_CHECK_VALUE(false, "stationary_distribution: power iteration did not converge to ",
+                    tolerance, " in ", max_iterations, " iterations");
+}
+
+}  // namespace topo::graph
