@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+// Graph masks against their dense matrices (float64) on batches of graphs of different sizes,
+// inside masked linear attention, with gradients by finite differences.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "attention/masked_linear_attention.h"
+#include "attention/masks/graph_kernel_mask.h"
+#include "attention/masks/graph_random_feature_mask.h"
+#include "attention/masks/tree_exp_mask.h"
+#include "attention/masks/tree_function_mask.h"
+#include "graph/algorithms.h"
+#include "graph/graph.h"
+#include "graph/tree.h"
+#include "support/gradcheck.h"
+#include "support/reference_attention.h"
+#include "support/tensor_assertions.h"
+
+namespace topo::attention {
+namespace {
+
+/// Random tree on n nodes (node i attaches to a random earlier node), edges one way.
+std::pair<torch::Tensor, torch::Tensor> random_tree(int64_t n, int64_t offset, bool integer_weights) {
+  std::vector<int64_t> rows, cols;
+  for (int64_t i = 1; i < n; ++i) {
+    rows.push_back(offset + torch::randint(0, i, {1}, torch::kLong).item<int64_t>());
+    cols.push_back(offset + i);
+  }
+  const auto edges = n > 1 ? torch::stack({torch::tensor(rows), torch::tensor(cols)}) : torch::zeros({2, 0}, torch::kLong);
+  const auto weights = integer_weights ? torch::randint(1, 4, {n - 1}, torch::kLong).to(torch::kDouble)
+                                       : torch::rand({n - 1}, torch::kDouble) + 0.2;
+  return {edges, weights};
+}
+
+/// Two trees (sizes 13 and 7) as a batch of graphs, padded to length 15.
+struct TreeBatch {
+  graph::Graph graph;
+  torch::Tensor edges, weights;
+  int64_t length = 15;
+};
+
+TreeBatch tree_batch(bool integer_weights, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto [e1, w1] = random_tree(13, 0, integer_weights);
+  const auto [e2, w2] = random_tree(7, 13, integer_weights);
+  TreeBatch t;
+  t.edges = torch::cat({e1, e2}, 1);
+  t.weights = torch::cat({w1, w2});
+  t.graph = graph::Graph(t.edges, t.weights, 20, torch::cat({torch::zeros({13}, torch::kLong), torch::ones({7}, torch::kLong)}));
+  return t;
+}
+
+/// Checks apply() against dense() and masked attention against the dense reference.
+void expect_mask_matches_dense(Mask& mask, int64_t batch, int64_t heads, int64_t length, double tol = 1e-10) {
+  const auto x = torch::randn({batch, heads, length, 5}, torch::kDouble);
+  const auto dense = mask.dense(length, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(mask.apply(x), torch::matmul(dense, x), {tol, tol});
+  const auto phi_q = torch::rand({batch, heads, length, 4}, torch::kDouble) + 0.1;
+  const auto phi_k = torch::rand({batch, heads, length, 4}, torch::kDouble) + 0.1;
+  const auto v = torch::randn({batch, heads, length, 3}, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(masked_linear_attention(phi_q, phi_k, v, mask),
+                      topo::test::dense_masked_kernel_attention(phi_q, phi_k, v, dense), {tol, tol});
+}
+
+TEST(TreeExpMask, MatchesDenseOnAWeightedForestBatch) {
+  const auto t = tree_batch(false, 0);
+  TreeExpMask mask(TreeExpMaskOptions(2).lambda(-0.7), graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length),
+                   2, t.length);
+  mask->to(torch::kDouble);
+  {
+    torch::NoGradGuard guard;
+    mask->lambda.copy_(torch::tensor({-0.7, 0.3}));
+  }
+  expect_mask_matches_dense(*mask, 2, 2, t.length);
+  // Dense oracle from tree distances directly.
+  const auto forest = graph::root_forest(20, t.edges, t.weights);
+  const auto d = graph::forest_distances(forest);
+  EXPECT_NEAR(mask->dense(15, torch::kDouble)[1][0][2][5].item<double>(), std::exp(mask->lambda[0].item<double>() * d[15][18].item<double>()), 1e-12);
+}
+
+TEST(TreeExpMask, GradientsInInputAndLambda) {
+  const auto t = tree_batch(false, 1);
+  TreeExpMask mask(TreeExpMaskOptions(2), graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length), 2, t.length);
+  mask->to(torch::kDouble);
+  const auto x = torch::randn({2, 2, t.length, 3}, torch::kDouble);
+  const auto weights = torch::randn({2, 2, t.length, 3}, torch::kDouble);
+  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return mask->apply(in[0]); }, {x.clone().requires_grad_()});
+  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * weights).sum(); });
+}
+
+TEST(SpanningTreeMask, AveragesTreeMasksOverSpanningTreesOfAGraphBatch) {
+  torch::manual_seed(2);
+  // A 4×4 grid graph and a 5-cycle, padded to 16 tokens.
+  std::vector<int64_t> rows, cols;
+  for (int64_t r = 0; r < 4; ++r) {
+    for (int64_t c = 0; c < 4; ++c) {
+      if (c < 3) { rows.push_back(4 * r + c); cols.push_back(4 * r + c + 1); }
+      if (r < 3) { rows.push_back(4 * r + c); cols.push_back(4 * r + c + 4); }
+    }
+  }
+  for (int64_t i = 0; i < 5; ++i) { rows.push_back(16 + i); cols.push_back(16 + (i + 1) % 5); }
+  const graph::Graph g(torch::stack({torch::tensor(rows), torch::tensor(cols)}), {}, 21,
+                       torch::cat({torch::zeros({16}, torch::kLong), torch::ones({5}, torch::kLong)}));
+  for (const auto kind : {SpanningTreeKind::kRandom, SpanningTreeKind::kMinimum}) {
+    SpanningTreeMask mask(SpanningTreeMaskOptions(2).kind(kind).num_trees(3), g, 16);
+    mask->to(torch::kDouble);
+    EXPECT_EQ(mask->forests.size(), kind == SpanningTreeKind::kRandom ? 3u : 1u);
+    expect_mask_matches_dense(*mask, 2, 2, 16);
+  }
+}
+
+TEST(TreeFunctionMask, CentroidFftMatchesDenseForArbitraryTables) {
+  for (const bool integer_weights : {false, true}) {
+    auto t = tree_batch(true, 3);
+    if (!integer_weights) t.weights = torch::ones_like(t.weights);
+    const auto forest = graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length);
+    for (const auto semantics : {MaskSemantics::kLogitAdditive, MaskSemantics::kMultiplicative}) {
+      TreeFunctionMask mask(TreeFunctionMaskOptions(2, 12).semantics(semantics), forest, 2, t.length);
+      mask->to(torch::kDouble);
+      {
+        torch::NoGradGuard guard;
+        mask->table.copy_(torch::rand({2, 13}, torch::kDouble) + 0.1);  // arbitrary, not monotone
+      }
+      expect_mask_matches_dense(*mask, 2, 2, t.length);
+    }
+  }
+}
+
+TEST(TreeFunctionMask, LargeRandomTreesAndGradients) {
+  torch::manual_seed(4);
+  const auto [edges, weights] = random_tree(300, 0, false);
+  const graph::Graph g(edges, torch::ones({299}, torch::kDouble), 300);
+  TreeFunctionMask mask(TreeFunctionMaskOptions(1, 400), graph::root_forest_on_tokens(g, edges, torch::ones({299}, torch::kDouble), 300), 1, 300);
+  mask->to(torch::kDouble);
+  const auto x = torch::randn({1, 1, 300, 2}, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(mask->apply(x), torch::matmul(mask->dense(300, torch::kDouble), x), {1e-9, 1e-10});
+  const auto t = tree_batch(false, 5);
+  TreeFunctionMask small(TreeFunctionMaskOptions(2, 10), graph::root_forest_on_tokens(t.graph, t.edges, torch::ones_like(t.weights), t.length), 2, t.length);
+  small->to(torch::kDouble);
+  const auto xs = torch::randn({2, 2, t.length, 2}, torch::kDouble);
+  const auto w = torch::randn({2, 2, t.length, 2}, torch::kDouble);
+  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return small->apply(in[0]); }, {xs.clone().requires_grad_()});
+  EXPECT_PARAMETER_GRADCHECK(small->parameters(), [&] { return (small->apply(xs) * w).sum(); });
+  EXPECT_THROW_WITH(TreeFunctionMask(TreeFunctionMaskOptions(2, 10),
+                                     graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length), 2, t.length),
+                    "positive integer edge weights");
+}
+
+graph::Graph two_graphs() {
+  torch::manual_seed(6);
+  // A random graph on 9 nodes and a path on 5, padded to 10 tokens.
+  std::vector<int64_t> rows, cols;
+  for (int64_t i = 0; i < 9; ++i) {
+    for (int64_t j = i + 1; j < 9; ++j) {
+      if (j == i + 1 || torch::rand({1}).item<double>() < 0.3) { rows.push_back(i); cols.push_back(j); }
+    }
+  }
+  for (int64_t i = 9; i < 13; ++i) { rows.push_back(i); cols.push_back(i + 1); }
+  const auto edges = torch::stack({torch::tensor(rows), torch::tensor(cols)});
+  return graph::Graph(edges, torch::rand({edges.size(1)}, torch::kDouble) + 0.5, 14,
+                      torch::cat({torch::zeros({9}, torch::kLong), torch::ones({5}, torch::kLong)}));
+}
+
+TEST(DiffusionMask, MatchesMatrixExponentialAndLearnsTime) {
+  const auto g = two_graphs();
+  for (const auto normalization : {graph::Normalization::kSymmetric, graph::Normalization::kRandomWalk}) {
+    DiffusionMask mask(DiffusionMaskOptions(2).time(1.3).normalization(normalization).tolerance(1e-13), g, 10);
+    mask->to(torch::kDouble);
+    expect_mask_matches_dense(*mask, 2, 2, 10, 1e-9);
+    const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble), w = torch::randn({2, 2, 10, 3}, torch::kDouble);
+    EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
+  }
+}
+
+TEST(RandomWalkKernelMask, MatchesDensePolynomial) {
+  const auto g = two_graphs();
+  RandomWalkKernelMask mask(RandomWalkKernelMaskOptions(3, 4), g, 10);
+  mask->to(torch::kDouble);
+  expect_mask_matches_dense(*mask, 2, 3, 10);
+  const auto x = torch::randn({2, 3, 10, 3}, torch::kDouble), w = torch::randn({2, 3, 10, 3}, torch::kDouble);
+  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
+}
+
+TEST(GraphRandomFeatureMask, BucketAlgorithmIsExactForItsFeaturesAndUnbiased) {
+  const auto g = two_graphs();
+  torch::manual_seed(7);
+  GraphRandomFeatureMask mask(GraphRandomFeatureMaskOptions(2).max_length(4).walks_per_node(8).halt_probability(0.3), g, 10);
+  mask->to(torch::kDouble);
+  expect_mask_matches_dense(*mask, 2, 2, 10);
+  const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble), w = torch::randn({2, 2, 10, 3}, torch::kDouble);
+  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
+  // The mask is non-negative, and its average over resamples approaches the expected kernel.
+  EXPECT_GE(mask->dense(10, torch::kDouble).min().item<double>(), 0.0);
+  const auto target = mask->expected_dense(torch::kDouble);
+  auto sum = torch::zeros_like(target);
+  double at_16 = 0;
+  for (int draw = 1; draw <= 256; ++draw) {
+    mask->resample();
+    sum += mask->dense(10, torch::kDouble);
+    if (draw == 16) at_16 = ((sum / 16 - target).norm() / target.norm()).item<double>();
+  }
+  const double at_256 = ((sum / 256 - target).norm() / target.norm()).item<double>();
+  EXPECT_LT(at_256, at_16 / 2.0) << at_16 << " -> " << at_256;  // expected /4
+}
+
+TEST(GraphMasks, BadInputGivesClearErrors) {
+  const auto g = two_graphs();
+  EXPECT_THROW_WITH(DiffusionMask(DiffusionMaskOptions(2), g, 6), "`length` must be >= the largest graph (9 nodes)");
+  DiffusionMask mask(DiffusionMaskOptions(2), g, 10);
+  EXPECT_THROW_WITH(mask->apply(torch::randn({2, 2, 11, 3})), "L=10");
+  EXPECT_THROW_WITH(graph::root_forest(3, torch::tensor({{0, 1, 2}, {1, 2, 0}})), "a forest (no cycles");
+}
+
+}  // namespace
+}  // namespace topo::attention
