@@ -8,9 +8,13 @@
 #include <vector>
 
 #include "common/check.h"
+#include "graph/sparse_matmul.h"
 
 namespace topo::attention {
 namespace {
+
+/// Pieces up to this padded length use a dense Hankel product instead of an FFT.
+constexpr int64_t kDirectHankelLength = 32;
 
 struct Piece {
   std::vector<int64_t> nodes, depths;
@@ -155,8 +159,9 @@ TreeFunctionMaskImpl::TreeFunctionMaskImpl(const TreeFunctionMaskOptions& option
         sign.push_back(pieces[p].sign);
       }
     }
-    buckets.push_back({padded, static_cast<int64_t>(pieces.size()), to_tensor(node), to_tensor(slot),
-                       to_tensor(sign)});
+    const auto node_t = to_tensor(node), slot_t = to_tensor(slot);
+    buckets.push_back({padded, static_cast<int64_t>(pieces.size()), torch::stack({slot_t, node_t}),
+                       torch::stack({node_t, slot_t}), to_tensor(sign)});
   }
 }
 
@@ -174,20 +179,31 @@ torch::Tensor TreeFunctionMaskImpl::apply(const torch::Tensor& x) {
   auto out = torch::zeros_like(nodes);
   for (const auto& bucket : buckets) {
     const int64_t p = bucket.piece_length, fft = 2 * p;
-    const auto node = bucket.node.to(x.device()), slot = bucket.slot.to(x.device());
-    // Depth buckets X [H, pieces, p, C].
-    const auto gathered = nodes.index_select(1, node);
-    const auto buckets_x = torch::zeros({heads, bucket.num_pieces * p, channels}, x.options())
-                               .index_add(1, slot, gathered)
+    // Depth buckets X [H, pieces, p, C] and the scatter back are sparse products (one entry
+    // per (piece, member)), so no [H, members, C] intermediate is formed.
+    const auto gather = bucket.gather.to(x.device()), scatter = bucket.scatter.to(x.device());
+    const auto ones = torch::ones({1, gather.size(1)}, x.options());
+    const auto buckets_x = graph::sparse_matmul(gather, ones, nodes, bucket.num_pieces * p)
                                .view({heads, bucket.num_pieces, p, channels});
     // F[k] = f(k) for k < 2p (zero beyond the table): Y[t] = Σ_s F[s + t] X[s].
     const int64_t available = std::min<int64_t>(fft, f.size(1));
     const auto kernel = torch::constant_pad_nd(f.narrow(1, 0, available), {0, fft - available});
-    const auto spectrum = torch::fft::rfft(kernel, fft, -1).view({heads, 1, -1, 1}) *
-                          torch::conj(torch::fft::rfft(buckets_x, fft, 2));
-    const auto y = torch::fft::irfft(spectrum, fft, 2).narrow(2, 0, p).reshape({heads, bucket.num_pieces * p, channels});
-    const auto sign = bucket.sign.to(x.device(), x.scalar_type()).view({1, -1, 1});
-    out = out.index_add(1, node, y.index_select(1, slot) * sign);
+    torch::Tensor y;
+    if (p <= kDirectHankelLength) {
+      // Short pieces: the p×p Hankel matrix times X is one batched GEMM.
+      const auto index = (torch::arange(p, torch::kLong).unsqueeze(1) + torch::arange(p, torch::kLong)).flatten();
+      const auto hankel = kernel.index_select(1, index.to(x.device())).view({heads, 1, p, p});
+      y = torch::matmul(hankel, buckets_x);
+    } else {
+      // Long pieces: correlation by FFT along a contiguous last axis.
+      const auto xt = buckets_x.transpose(2, 3).contiguous();  // [H, P, C, p]
+      const auto spectrum = torch::fft::rfft(kernel, fft, -1).view({heads, 1, 1, -1}) *
+                            torch::conj(torch::fft::rfft(xt, fft, -1));
+      y = torch::fft::irfft(spectrum, fft, -1).narrow(-1, 0, p).transpose(2, 3);
+    }
+    y = y.reshape({heads, bucket.num_pieces * p, channels});
+    const auto sign = bucket.sign.to(x.device(), x.scalar_type()).unsqueeze(0);
+    out = out + graph::sparse_matmul(scatter, sign, y, n);
   }
   return out.view({heads, batch_size, length, channels}).transpose(0, 1);
 }

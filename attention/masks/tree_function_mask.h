@@ -45,9 +45,9 @@ class TreeFunctionMaskImpl : public Mask {
   /// The decomposition, grouped by padded piece length (a power of two) for batched FFTs.
   struct Bucket {
     int64_t piece_length = 0, num_pieces = 0;
-    torch::Tensor node;   ///< [M] token of each (piece, member) entry
-    torch::Tensor slot;   ///< [M] piece·piece_length + depth
-    torch::Tensor sign;   ///< [M] +1 (component) or −1 (child subtree)
+    torch::Tensor gather;   ///< [2, M] (slot, token): slot = piece·piece_length + depth
+    torch::Tensor scatter;  ///< [2, M] (token, slot)
+    torch::Tensor sign;     ///< [M] +1 (component) or −1 (child subtree)
   };
   std::vector<Bucket> buckets;
   graph::RootedForest forest;  ///< kept for dense()

@@ -134,6 +134,19 @@ TEST(TreeFunctionMask, LargeRandomTreesAndGradients) {
   mask->to(torch::kDouble);
   const auto x = torch::randn({1, 1, 300, 2}, torch::kDouble);
   EXPECT_TENSOR_CLOSE(mask->apply(x), torch::matmul(mask->dense(300, torch::kDouble), x), {1e-9, 1e-10});
+  // A long path: centroid pieces deeper than the direct-Hankel limit take the FFT route.
+  const auto path = torch::stack({torch::arange(0, 199), torch::arange(1, 200)});
+  const auto steps = torch::randint(1, 3, {199}, torch::kLong).to(torch::kDouble);
+  const graph::Graph line(path, steps, 200);
+  TreeFunctionMask long_mask(TreeFunctionMaskOptions(2, 500), graph::root_forest_on_tokens(line, path, steps, 200), 1, 200);
+  long_mask->to(torch::kDouble);
+  {
+    torch::NoGradGuard guard;
+    long_mask->table.copy_(torch::rand({2, 501}, torch::kDouble));
+  }
+  EXPECT_GT(long_mask->buckets.back().piece_length, 32);
+  const auto xp = torch::randn({1, 2, 200, 3}, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(long_mask->apply(xp), torch::matmul(long_mask->dense(200, torch::kDouble), xp), {1e-9, 1e-10});
   const auto t = tree_batch(false, 5);
   TreeFunctionMask small(TreeFunctionMaskOptions(2, 10), graph::root_forest_on_tokens(t.graph, t.edges, torch::ones_like(t.weights), t.length), 2, t.length);
   small->to(torch::kDouble);
