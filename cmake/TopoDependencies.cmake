@@ -5,6 +5,13 @@ find_package(nanoflann REQUIRED)
 find_package(Boost 1.74 REQUIRED)
 find_package(Open3D REQUIRED)
 find_package(Threads REQUIRED)
+# Dataset readers (private to topo::datasets).
+find_package(ZLIB REQUIRED)
+# Debian's libzip CMake package demands the zipcmp tools; pkg-config needs only the library.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+pkg_check_modules(HDF5 REQUIRED IMPORTED_TARGET hdf5)  # FindHDF5 needs the C language
+find_package(LibArchive REQUIRED)
 
 # LibTorch's imported target adds -D_GLIBCXX_USE_CXX11_ABI and the USE_* definitions; the
 # `torch` target is enough for us (TORCH_LIBRARIES also lists libc10).

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "datasets/batching.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "common/check.h"
+
+namespace topo::datasets {
+
+int64_t Sample::num_nodes() const {
+  for (const auto* t : {&pos, &x, &z, &forces}) {
+    if (t->defined()) return t->size(0);
+  }
+  return 0;
+}
+
+namespace {
+
+/// Stacks a field over samples: all defined or all undefined, else an error naming the field.
+std::vector<torch::Tensor> field(const std::vector<Sample>& samples, torch::Tensor Sample::*member, const char* name) {
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const auto& t = samples[i].*member;
+    TOPO_CHECK_ARG(t.defined() == (samples[0].*member).defined(), "collate", std::string("samples[") + std::to_string(i) + "]." + name,
+                   (samples[0].*member).defined() ? "defined (as in samples[0])" : "undefined (as in samples[0])",
+                   t.defined() ? "a tensor" : "undefined");
+    if (t.defined()) out.push_back(t);
+  }
+  return out;
+}
+
+torch::Tensor stack_targets(const std::vector<torch::Tensor>& ys) {
+  if (ys.empty()) return {};
+  return ys[0].dim() == 0 ? torch::stack(ys) : torch::stack(ys);
+}
+
+}  // namespace
+
+Batch collate(const std::vector<Sample>& samples) {
+  TOPO_CHECK_ARG(!samples.empty(), "collate", "samples", "at least one sample", "none");
+  Batch out;
+  out.num_graphs = static_cast<int64_t>(samples.size());
+  std::vector<int64_t> counts;
+  for (const auto& s : samples) counts.push_back(s.num_nodes());
+  out.ptr = torch::zeros({out.num_graphs + 1}, torch::kLong);
+  out.ptr.slice(0, 1).copy_(torch::tensor(counts, torch::kLong).cumsum(0));
+  out.batch = torch::repeat_interleave(torch::arange(out.num_graphs), torch::tensor(counts, torch::kLong));
+  for (auto [member, name] : std::vector<std::pair<torch::Tensor Sample::*, const char*>>{
+           {&Sample::pos, "pos"}, {&Sample::x, "x"}, {&Sample::z, "z"}, {&Sample::forces, "forces"}, {&Sample::edge_attr, "edge_attr"}}) {
+    const auto parts = field(samples, member, name);
+    if (!parts.empty()) out.data.*member = torch::cat(parts, 0);
+  }
+  const auto edges = field(samples, &Sample::edge_index, "edge_index");
+  if (!edges.empty()) {
+    std::vector<torch::Tensor> shifted;
+    for (size_t i = 0; i < edges.size(); ++i) shifted.push_back(edges[i] + out.ptr[i].item<int64_t>());
+    out.data.edge_index = torch::cat(shifted, 1);
+  }
+  out.data.y = stack_targets(field(samples, &Sample::y, "y"));
+  return out;
+}
+
+PaddedBatch collate_padded(const std::vector<Sample>& samples) {
+  TOPO_CHECK_ARG(!samples.empty(), "collate_padded", "samples", "at least one sample", "none");
+  const int64_t b = static_cast<int64_t>(samples.size());
+  int64_t longest = 0;
+  for (const auto& s : samples) longest = std::max(longest, s.num_nodes());
+  PaddedBatch out;
+  out.key_padding_mask = torch::ones({b, longest}, torch::kBool);
+  for (int64_t i = 0; i < b; ++i) out.key_padding_mask[i].slice(0, 0, samples[i].num_nodes()).fill_(false);
+  for (auto [member, target, name] : std::vector<std::tuple<torch::Tensor Sample::*, torch::Tensor PaddedBatch::*, const char*>>{
+           {&Sample::pos, &PaddedBatch::pos, "pos"}, {&Sample::x, &PaddedBatch::x, "x"},
+           {&Sample::z, &PaddedBatch::z, "z"}, {&Sample::forces, &PaddedBatch::forces, "forces"}}) {
+    const auto parts = field(samples, member, name);
+    if (parts.empty()) continue;
+    auto shape = parts[0].sizes().vec();
+    shape[0] = longest;
+    shape.insert(shape.begin(), b);
+    auto padded = torch::zeros(shape, parts[0].options());
+    for (int64_t i = 0; i < b; ++i) padded[i].slice(0, 0, parts[i].size(0)).copy_(parts[i]);
+    out.*target = padded;
+  }
+  out.y = stack_targets(field(samples, &Sample::y, "y"));
+  return out;
+}
+
+struct DataLoader::State {
+  std::vector<int64_t> order;
+  int64_t epoch = 0, next_batch = 0;
+  std::deque<std::future<std::vector<Sample>>> pending;
+  int64_t scheduled = 0;
+};
+
+DataLoader::DataLoader(std::shared_ptr<const std::vector<Sample>> dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), options_(std::move(options)), state_(std::make_unique<State>()) {
+  TOPO_CHECK_ARG(dataset_ != nullptr, "DataLoader", "dataset", "a dataset", "null");
+  TOPO_CHECK_ARG(options_.batch_size >= 1, "DataLoader", "batch_size", ">= 1", options_.batch_size);
+  TOPO_CHECK_ARG(options_.num_workers >= 0, "DataLoader", "num_workers", ">= 0", options_.num_workers);
+}
+
+DataLoader::~DataLoader() {
+  for (auto& f : state_->pending) f.wait();
+}
+
+int64_t DataLoader::num_batches() const {
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+}
+
+void DataLoader::start_epoch(int64_t epoch) {
+  for (auto& f : state_->pending) f.wait();
+  state_->pending.clear();
+  state_->epoch = epoch;
+  state_->next_batch = state_->scheduled = 0;
+  const int64_t n = static_cast<int64_t>(dataset_->size());
+  if (options_.shuffle) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    const auto perm = torch::randperm(n, gen, torch::kLong);
+    state_->order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
+  } else {
+    state_->order.resize(n);
+    for (int64_t i = 0; i < n; ++i) state_->order[i] = i;
+  }
+}
+
+std::vector<Sample> DataLoader::make_batch(int64_t index) const {
+  const int64_t n = static_cast<int64_t>(state_->order.size());
+  const int64_t begin = index * options_.batch_size, end = std::min(n, begin + options_.batch_size);
+  std::vector<Sample> batch;
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t item = state_->order[i];
+    Sample s = (*dataset_)[item];
+    if (options_.transform) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          (options_.seed * 1000003ULL + static_cast<uint64_t>(state_->epoch)) * 1000000007ULL + static_cast<uint64_t>(item));
+      s = options_.transform(std::move(s), gen);
+    }
+    batch.push_back(std::move(s));
+  }
+  return batch;
+}
+
+std::optional<std::vector<Sample>> DataLoader::next() {
+  const int64_t total = num_batches();
+  if (state_->next_batch >= total) return std::nullopt;
+  if (options_.num_workers == 0) return make_batch(state_->next_batch++);
+  // Keep up to num_workers batches in flight, consumed in order.
+  while (state_->scheduled < total && static_cast<int64_t>(state_->pending.size()) < options_.num_workers) {
+    const int64_t index = state_->scheduled++;
+    state_->pending.push_back(std::async(std::launch::async, [this, index] {
+      at::InferenceMode guard;
+      return make_batch(index);
+    }));
+  }
+  auto batch = state_->pending.front().get();
+  state_->pending.pop_front();
+  ++state_->next_batch;
+  return batch;
+}
+
+std::vector<torch::Tensor> random_split(int64_t n, const std::vector<double>& fractions, uint64_t seed) {
+  TOPO_CHECK_ARG(n >= 0, "random_split", "n", ">= 0", n);
+  double total = 0;
+  for (const double f : fractions) {
+    TOPO_CHECK_ARG(f >= 0, "random_split", "fractions", "non-negative", f);
+    total += f;
+  }
+  TOPO_CHECK_ARG(!fractions.empty() && std::abs(total - 1.0) < 1e-9, "random_split", "fractions", "summing to 1", total);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto perm = torch::randperm(n, gen, torch::kLong);
+  std::vector<torch::Tensor> parts;
+  int64_t start = 0;
+  for (size_t i = 0; i < fractions.size(); ++i) {
+    const int64_t size = i + 1 == fractions.size() ? n - start : static_cast<int64_t>(std::llround(fractions[i] * n));
+    parts.push_back(perm.slice(0, start, std::min(n, start + size)));
+    start = std::min(n, start + size);
+  }
+  return parts;
+}
+
+std::vector<std::pair<torch::Tensor, torch::Tensor>> k_fold(int64_t n, int64_t k, uint64_t seed) {
+  TOPO_CHECK_ARG(k >= 2 && k <= n, "k_fold", "k", c10::str("in [2, n = ", n, "]"), k);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto perm = torch::randperm(n, gen, torch::kLong);
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> folds;
+  for (int64_t f = 0; f < k; ++f) {
+    const int64_t begin = f * n / k, end = (f + 1) * n / k;
+    folds.emplace_back(torch::cat({perm.slice(0, 0, begin), perm.slice(0, end)}), perm.slice(0, begin, end));
+  }
+  return folds;
+}
+
+std::vector<Sample> select(const std::vector<Sample>& samples, const torch::Tensor& indices) {
+  std::vector<Sample> out;
+  const auto idx = indices.to(torch::kLong).contiguous();
+  for (int64_t i = 0; i < idx.numel(); ++i) {
+    const int64_t j = idx.data_ptr<int64_t>()[i];
+    TOPO_CHECK_ARG(j >= 0 && j < static_cast<int64_t>(samples.size()), "select", "indices",
+                   c10::str("in [0, ", samples.size(), ")"), j);
+    out.push_back(samples[j]);
+  }
+  return out;
+}
+
+}  // namespace topo::datasets
