@@ -6,6 +6,7 @@
 #include <open3d/geometry/TriangleMesh.h>
 #include <open3d/io/PointCloudIO.h>
 #include <open3d/io/TriangleMeshIO.h>
+#include <open3d/utility/Logging.h>
 #include <open3d/utility/Random.h>
 #include <torch/torch.h>
 
@@ -24,10 +25,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::mutex& open3d_mutex() {  // Open3D's random seed is global
+std::mutex& open3d_mutex() {  // Open3D's random seed and verbosity are global
   static std::mutex mutex;
   return mutex;
 }
+
+/// Open3D prints its own warnings on failure; we raise a clearer error instead.
+struct QuietOpen3D {
+  QuietOpen3D() : previous(open3d::utility::GetVerbosityLevel()) {
+    open3d::utility::SetVerbosityLevel(open3d::utility::VerbosityLevel::Error);
+  }
+  ~QuietOpen3D() { open3d::utility::SetVerbosityLevel(previous); }
+  open3d::utility::VerbosityLevel previous;
+};
 
 torch::Tensor vectors_to_tensor(const std::vector<Eigen::Vector3d>& values) {
   auto out = torch::empty({static_cast<int64_t>(values.size()), 3}, torch::kDouble);
@@ -85,6 +95,7 @@ Sample read_point_cloud(const std::string& path) {
   bool ok;
   {
     std::lock_guard<std::mutex> lock(open3d_mutex());
+    QuietOpen3D quiet;
     ok = open3d::io::ReadPointCloud(path, cloud, {"auto", true, true, false});
   }
   if (!ok) throw ParseError(path, "Open3D could not read this point cloud (unknown extension, or a malformed or truncated file)");
@@ -93,7 +104,8 @@ Sample read_point_cloud(const std::string& path) {
   // Open3D reads XYZ files up to the first bad line and still reports success: re-count.
   const auto ext = lower_extension(path);
   if (ext == ".xyz" || ext == ".xyzn" || ext == ".xyzrgb") {
-    LineReader reader(read_file(path), path);
+    const std::string text = read_file(path);
+    LineReader reader(text, path);
     std::string_view line;
     int64_t lines = 0;
     while (reader.next(line)) {
@@ -131,6 +143,7 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
   } else {
     if (!fs::exists(path)) throw ParseError(path, "no such file");
     std::lock_guard<std::mutex> lock(open3d_mutex());
+    QuietOpen3D quiet;
     if (!open3d::io::ReadTriangleMesh(path, *mesh)) throw ParseError(path, "Open3D could not read this mesh (malformed or truncated)");
   }
   if (mesh->triangles_.empty()) throw ParseError(path, "expected a mesh with triangles, got none");

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// Transforms, collation, the data loader and splits.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+
+#include "datasets/batching.h"
+#include "datasets/transforms.h"
+#include "support/tensor_assertions.h"
+
+namespace topo::datasets {
+namespace {
+
+std::vector<Sample> clouds(int64_t count) {
+  torch::manual_seed(0);
+  std::vector<Sample> out;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t n = 5 + i % 4;
+    Sample s;
+    s.pos = torch::randn({n, 3}) + 3.0;
+    s.x = torch::randn({n, 2});
+    s.edge_index = torch::stack({torch::arange(n - 1), torch::arange(1, n)});
+    s.y = torch::tensor(i % 3, torch::kLong);
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(Transforms, GeometryIsRight) {
+  auto s = clouds(1)[0];
+  const auto centred = center()(s, std::nullopt);
+  EXPECT_TENSOR_CLOSE(centred.pos.mean(0), torch::zeros({3}), {1e-5, 1e-6});
+  const auto unit = normalize_scale()(s, std::nullopt);
+  EXPECT_NEAR(unit.pos.norm(2, 1).max().item<float>(), 1.0f, 1e-6);
+  // Rotations keep distances; z-rotations keep z; SO(3) rotations are proper.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto rotated = random_rotate(false)(unit, gen);
+  EXPECT_TENSOR_CLOSE(torch::cdist(rotated.pos, rotated.pos), torch::cdist(unit.pos, unit.pos), {1e-4, 1e-5});
+  const auto about_z = random_rotate(true)(unit, gen);
+  EXPECT_TENSOR_CLOSE(about_z.pos.select(1, 2), unit.pos.select(1, 2));
+  const auto jittered = random_jitter(0.01, 0.02)(unit, gen);
+  EXPECT_LE((jittered.pos - unit.pos).abs().max().item<float>(), 0.02f + 1e-6);
+  const auto scaled = random_scale(2.0, 2.0)(unit, gen);
+  EXPECT_TENSOR_CLOSE(scaled.pos, unit.pos * 2);
+  const auto sub = random_subsample(3)(s, gen);
+  EXPECT_EQ(sub.pos.size(0), 3);
+  EXPECT_EQ(sub.x.size(0), 3);
+  // Seeded: the same generator seed gives the same result.
+  auto g1 = at::make_generator<at::CPUGeneratorImpl>(9), g2 = at::make_generator<at::CPUGeneratorImpl>(9);
+  const auto pipeline = compose({normalize_scale(), random_rotate(false), random_jitter()});
+  EXPECT_TRUE(pipeline(s, g1).pos.equal(pipeline(s, g2).pos));
+}
+
+TEST(Collate, ConcatenatesWithBatchVectorAndShiftsEdges) {
+  const auto samples = clouds(3);
+  const auto batch = collate(samples);
+  EXPECT_EQ(batch.num_graphs, 3);
+  EXPECT_TRUE(batch.ptr.equal(torch::tensor({0, 5, 11, 18})));
+  EXPECT_TRUE(batch.batch.equal(torch::repeat_interleave(torch::arange(3), torch::tensor({5, 6, 7}))));
+  EXPECT_EQ(batch.data.edge_index.size(1), 4 + 5 + 6);
+  EXPECT_EQ(batch.data.edge_index.select(1, 4).equal(torch::tensor({5, 6})), true);
+  EXPECT_TRUE(batch.data.y.equal(torch::tensor({0, 1, 2})));
+  auto broken = samples;
+  broken[1].x = torch::Tensor();
+  EXPECT_THROW_WITH(collate(broken), "samples[1].x");
+}
+
+TEST(Collate, PadsWithAKeyPaddingMask) {
+  const auto samples = clouds(3);
+  const auto padded = collate_padded(samples);
+  EXPECT_EQ(padded.pos.sizes(), (std::vector<int64_t>{3, 7, 3}));
+  EXPECT_EQ(padded.key_padding_mask.sum().item<int64_t>(), 2 + 1 + 0);
+  EXPECT_TRUE(padded.pos[0].slice(0, 0, 5).equal(samples[0].pos));
+  EXPECT_EQ(padded.pos[0].slice(0, 5).abs().sum().item<float>(), 0.0f);
+}
+
+TEST(DataLoader, DeterministicAtAnyWorkerCountAndEpochDependent) {
+  const auto data = std::make_shared<std::vector<Sample>>(clouds(23));
+  const auto run = [&](int64_t workers, int64_t epoch) {
+    DataLoaderOptions options;
+    options.batch_size = 4;
+    options.seed = 5;
+    options.num_workers = workers;
+    options.transform = compose({random_rotate(false), random_jitter()});
+    DataLoader loader(data, options);
+    loader.start_epoch(epoch);
+    std::vector<torch::Tensor> out;
+    while (auto batch = loader.next()) out.push_back(collate(*batch).data.pos);
+    return torch::cat(out);
+  };
+  const auto serial = run(0, 0);
+  EXPECT_TRUE(serial.equal(run(3, 0)));
+  EXPECT_FALSE(serial.equal(run(0, 1)));
+  DataLoaderOptions drop;
+  drop.batch_size = 4;
+  drop.drop_last = true;
+  DataLoader loader(data, drop);
+  EXPECT_EQ(loader.num_batches(), 5);
+  loader.start_epoch(0);
+  std::set<int64_t> sizes;
+  while (auto batch = loader.next()) sizes.insert(static_cast<int64_t>(batch->size()));
+  EXPECT_EQ(sizes, (std::set<int64_t>{4}));
+}
+
+TEST(Splits, RandomSplitAndKFoldArePartitions) {
+  const auto parts = random_split(100, {0.8, 0.1, 0.1}, 3);
+  EXPECT_EQ(parts[0].size(0), 80);
+  EXPECT_EQ(parts[2].size(0), 10);
+  EXPECT_EQ(std::get<0>(torch::cat(parts).sort()).equal(torch::arange(100)), true);
+  EXPECT_TRUE(random_split(100, {0.8, 0.2}, 3)[0].equal(random_split(100, {0.8, 0.2}, 3)[0]));
+  const auto folds = k_fold(10, 3, 1);
+  auto tested = torch::cat({folds[0].second, folds[1].second, folds[2].second});
+  EXPECT_TRUE(std::get<0>(tested.sort()).equal(torch::arange(10)));
+  EXPECT_EQ(folds[0].first.size(0) + folds[0].second.size(0), 10);
+  EXPECT_THROW_WITH(random_split(10, {0.5, 0.2}, 0), "summing to 1");
+  EXPECT_THROW_WITH(k_fold(3, 5, 0), "`k` must be in [2, n = 3]");
+}
+
+}  // namespace
+}  // namespace topo::datasets
