@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
+#include <utility>
 
 #include "datasets/parsers/text_parsing.h"
 
@@ -84,8 +86,8 @@ ParsedArray parse_idx(std::string_view bytes, const std::string& file) {
   for (int d = 0; d < ndim; ++d) {
     const int64_t extent = read_scalar<uint32_t>(data + 4 + 4 * d, true);
     out.shape.push_back(extent);
+    if (extent > 0 && count > kMaxElements / extent) throw ParseError(file, "expected a plausible IDX size, got more than 2^34 elements");
     count *= extent;
-    if (count > kMaxElements) throw ParseError(file, "expected a plausible IDX size, got more than 2^34 elements");
   }
   const size_t expected = 4 + 4 * static_cast<size_t>(ndim) + static_cast<size_t>(count) * size;
   if (bytes.size() != expected) {
@@ -137,8 +139,8 @@ ParsedArray parse_npy(std::string_view bytes, const std::string& file) {
     int64_t extent = 0;
     if (!parse_int(field, extent) || extent < 0) throw ParseError(file, "expected non-negative shape entries, got " + quote(shape_text));
     out.shape.push_back(extent);
+    if (extent > 0 && count > kMaxElements / extent) throw ParseError(file, "expected a plausible array size, got more than 2^34 elements");
     count *= extent;
-    if (count > kMaxElements) throw ParseError(file, "expected a plausible array size, got more than 2^34 elements");
   }
   if (descr.size() < 3) throw ParseError(file, "expected a dtype like '<f8', got " + quote(descr));
   const char order = descr[0], kind = descr[1];
