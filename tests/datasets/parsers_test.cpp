@@ -169,8 +169,6 @@ TEST(Idx, ReadsMnistAndRejectsTruncation) {
   expect_parse_error([&] { parse_idx(bytes.substr(0, 20), "t.idx"); }, {"t.idx", "expected 24 bytes", "got 20"});
   expect_parse_error([&] { parse_idx(std::string("\x01\x00\x08\x01", 4), "m.idx"); }, {"m.idx", "magic"});
   // Found by fuzz_idx: huge dimension sizes used to overflow the element count.
-  const std::string huge = {0, 0, 8, 3, 0, 0, 0, 0, '\xff', '\x00', 0, 0, '\xff', '\xff', '\xff', '\xff'};
-  expect_parse_error([&] { parse_idx(huge, "h.idx"); }, {"h.idx"});
   const std::string overflow = {0, 0, 8, 3, '\x00', '\x01', 0, 0, '\xff', '\x00', 0, 0, '\xff', '\xff', '\xff', '\xff'};
   expect_parse_error([&] { parse_idx(overflow, "o.idx"); }, {"o.idx", "2^34"});
 }
