@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// A training loop for any model: AdamW, linear warm-up then cosine (or constant) learning
+/// rate, gradient clipping, early stopping on a validation metric, CSV/JSON metric logs, a
+/// progress line (ETA, running loss and metric), a clear stop on a NaN or infinite loss, and
+/// atomic checkpoints (model, optimiser, schedule position, RNG state, epoch) from which a
+/// resumed run continues exactly where it stopped.
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/batching.h"
+
+namespace topo::models {
+
+struct TrainerOptions {
+  TORCH_ARG(int64_t, epochs) = 10;
+  TORCH_ARG(double, learning_rate) = 1e-3;
+  TORCH_ARG(double, weight_decay) = 0.01;
+  /// Fraction of all steps spent warming the learning rate up linearly from 0.
+  TORCH_ARG(double, warmup_fraction) = 0.05;
+  /// "cosine" (decay to 0 after warm-up) or "constant".
+  TORCH_ARG(std::string, schedule) = "cosine";
+  /// Clip the global gradient norm to this value (0: off).
+  TORCH_ARG(double, grad_clip) = 1.0;
+  /// Stop after this many epochs without a better validation metric (0: never).
+  TORCH_ARG(int64_t, early_stopping_patience) = 0;
+  /// Larger validation metric is better (accuracy) or smaller (MAE, RMSE).
+  TORCH_ARG(bool, higher_is_better) = true;
+  /// Checkpoint after every epoch (written atomically); with `resume`, continue from it.
+  TORCH_ARG(std::string, checkpoint_path) = "";
+  TORCH_ARG(bool, resume) = false;
+  TORCH_ARG(std::string, metrics_csv) = "";
+  TORCH_ARG(std::string, metrics_json) = "";
+  /// Progress line on stderr.
+  TORCH_ARG(bool, progress) = true;
+  TORCH_ARG(std::string, metric_name) = "accuracy";
+};
+
+/// What one batch contributes: the loss to minimise (mean over the batch) and a metric
+/// accumulated as a sum over `count` items (e.g. correct predictions over samples).
+struct StepOutput {
+  torch::Tensor loss;
+  double metric_sum = 0;
+  int64_t count = 0;
+};
+using StepFunction = std::function<StepOutput(const std::vector<datasets::Sample>& batch)>;
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  double train_loss = 0, train_metric = 0, validation_loss = 0, validation_metric = 0;
+  double learning_rate = 0, seconds = 0;
+};
+
+struct Evaluation {
+  double loss = 0, metric = 0;
+  int64_t count = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<torch::nn::Module> model, TrainerOptions options);
+  ~Trainer();
+
+  /// Trains for the configured epochs (or until early stopping); validation after each epoch
+  /// when `validation` is given. Returns one record per epoch run in this call.
+  std::vector<EpochRecord> fit(const StepFunction& step, datasets::DataLoader& train,
+                               datasets::DataLoader* validation = nullptr);
+  /// Loss and metric over a loader in eval mode without gradients.
+  Evaluation evaluate(const StepFunction& step, datasets::DataLoader& loader);
+
+  /// The epoch the next fit() starts from (after a resume).
+  int64_t start_epoch() const;
+
+ private:
+  void save_checkpoint(int64_t next_epoch) const;
+  void load_checkpoint();
+  double learning_rate_at(int64_t step, int64_t total_steps) const;
+
+  struct State;
+  std::shared_ptr<torch::nn::Module> model_;
+  TrainerOptions options_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace topo::models

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+// Transformer block and point-cloud classifier properties; the trainer's exact resume,
+// NaN stop, early stopping, logs and plot.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "datasets/batching.h"
+#include "models/learning_curve_plot.h"
+#include "models/point_cloud_classifier.h"
+#include "models/trainer.h"
+#include "models/transformer_block.h"
+#include "support/tensor_assertions.h"
+
+namespace topo::models {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(TransformerBlock, PaddingAndPermutationInvariance) {
+  torch::manual_seed(0);
+  for (const auto kind : {attention::FeatureMapKind::kSoftmaxPositive, attention::FeatureMapKind::kRelu}) {
+    TransformerBlock block(TransformerBlockOptions(16, 4).feature_map(kind).rpe_dim(3).rpe_features(8));
+    block->eval();
+    const auto x = torch::randn({1, 7, 16}), pos = torch::randn({1, 7, 3});
+    const auto out = block->forward(x, {}, pos);
+    // Extra padded tokens (garbage content) change nothing.
+    auto pad = torch::zeros({1, 10}, torch::kBool);
+    pad[0].slice(0, 7).fill_(true);
+    const auto padded = block->forward(torch::cat({x, torch::randn({1, 3, 16}) * 50}, 1), pad, torch::cat({pos, torch::randn({1, 3, 3})}, 1));
+    EXPECT_TENSOR_CLOSE(padded.slice(1, 0, 7), out, {1e-4, 1e-5});
+    // Permuting tokens (with their positions) permutes the outputs.
+    const auto perm = torch::randperm(7);
+    EXPECT_TENSOR_CLOSE(block->forward(x.index_select(1, perm), {}, pos.index_select(1, perm)), out.index_select(1, perm), {1e-4, 1e-5});
+  }
+  TransformerBlock with_rpe(TransformerBlockOptions(16, 4).rpe_dim(2));
+  EXPECT_THROW_WITH(with_rpe->forward(torch::randn({1, 5, 16})), "`pos` must be positions [B, L, rpe_dim]");
+}
+
+TEST(PointCloudClassifier, InvariantToPointOrderAndPaddingAndTrainsEveryParameter) {
+  torch::manual_seed(1);
+  PointCloudClassifier model(PointCloudClassifierOptions(2, 1, 5).embed_dim(16).num_heads(2).num_layers(2).num_features(8).dropout(0));
+  model->eval();
+  const auto pos = torch::rand({2, 9, 2}), x = torch::rand({2, 9, 1});
+  const auto logits = model(pos, x);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 5}));
+  const auto perm = torch::randperm(9);
+  EXPECT_TENSOR_CLOSE(model(pos.index_select(1, perm), x.index_select(1, perm)), logits, {1e-4, 1e-5});
+  auto pad = torch::zeros({2, 12}, torch::kBool);
+  pad.slice(1, 9).fill_(true);
+  EXPECT_TENSOR_CLOSE(model(torch::cat({pos, torch::rand({2, 3, 2})}, 1), torch::cat({x, torch::rand({2, 3, 1})}, 1), pad),
+                      logits, {1e-4, 1e-5});
+  model->train();
+  torch::nn::functional::cross_entropy(model(pos, x), torch::tensor({1, 3})).backward();
+  for (const auto& p : model->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+  }
+}
+
+/// A tiny separable 2-class problem of 2-D clouds for trainer tests.
+std::shared_ptr<const std::vector<datasets::Sample>> toy_data(int64_t n) {
+  torch::manual_seed(2);
+  std::vector<datasets::Sample> out;
+  for (int64_t i = 0; i < n; ++i) {
+    datasets::Sample s;
+    const int64_t label = i % 2;
+    s.pos = torch::randn({6, 2}) * 0.3 + (label ? 1.0 : -1.0);
+    s.x = torch::ones({6, 1});
+    s.y = torch::tensor(label, torch::kLong);
+    out.push_back(s);
+  }
+  return std::make_shared<const std::vector<datasets::Sample>>(out);
+}
+
+StepFunction step_for(PointCloudClassifier model, double poison = 1.0) {
+  return [model, poison](const std::vector<datasets::Sample>& batch) mutable {
+    const auto padded = datasets::collate_padded(batch);
+    const auto logits = model->forward(padded.pos, padded.x, padded.key_padding_mask) * poison;
+    return StepOutput{torch::nn::functional::cross_entropy(logits, padded.y),
+                      (logits.argmax(1) == padded.y).sum().item<double>(), static_cast<int64_t>(batch.size())};
+  };
+}
+
+PointCloudClassifier toy_model() {
+  torch::manual_seed(3);
+  return PointCloudClassifier(PointCloudClassifierOptions(2, 1, 2).embed_dim(8).num_heads(2).num_layers(1).num_features(8).dropout(0.1));
+}
+
+fs::path fresh_folder(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("topo_models_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+TEST(Trainer, ResumedRunContinuesExactly) {
+  const auto data = toy_data(40);
+  datasets::DataLoaderOptions lo;
+  lo.batch_size = 8;
+  lo.seed = 4;
+  lo.transform = datasets::random_jitter(0.05, 0.1);
+  const auto dir = fresh_folder("resume");
+  const auto options = TrainerOptions().epochs(4).learning_rate(5e-3).progress(false);
+  // Straight through.
+  torch::manual_seed(5);
+  auto straight = toy_model();
+  {
+    datasets::DataLoader loader(data, lo);
+    Trainer trainer(straight.ptr(), TrainerOptions(options).checkpoint_path((dir / "a.pt").string()));
+    trainer.fit(step_for(straight), loader);
+  }
+  // Two epochs, "crash", then resume from the checkpoint in a fresh process-like setup.
+  torch::manual_seed(5);
+  auto first = toy_model();
+  {
+    datasets::DataLoader loader(data, lo);
+    Trainer trainer(first.ptr(), TrainerOptions(options).epochs(4).checkpoint_path((dir / "b.pt").string()));
+    // The same schedule, interrupted during the third epoch (after 2 × 5 batches).
+    struct Interrupt {};
+    int64_t batches = 0;
+    const auto interrupting = [&, inner = step_for(first)](const std::vector<datasets::Sample>& b) mutable {
+      if (++batches > 2 * 5) throw Interrupt{};
+      return inner(b);
+    };
+    EXPECT_THROW(trainer.fit(interrupting, loader), Interrupt);
+  }
+  torch::manual_seed(123);  // whatever the process state, the checkpoint restores it
+  auto resumed = toy_model();
+  {
+    datasets::DataLoader loader(data, lo);
+    Trainer trainer(resumed.ptr(), TrainerOptions(options).checkpoint_path((dir / "b.pt").string()).resume(true));
+    EXPECT_EQ(trainer.start_epoch(), 2);
+    trainer.fit(step_for(resumed), loader);
+  }
+  const auto a = straight->parameters(), b = resumed->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].equal(b[i])) << "parameter " << i;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << "left over: " << entry.path();
+  }
+}
+
+TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
+  const auto data = toy_data(16);
+  datasets::DataLoaderOptions lo;
+  lo.batch_size = 4;
+  auto model = toy_model();
+  datasets::DataLoader loader(data, lo);
+  Trainer trainer(model.ptr(), TrainerOptions().epochs(2).progress(false));
+  EXPECT_THROW_WITH(trainer.fit(step_for(model, std::nan("")), loader), "loss is nan at epoch 1, batch 1 (global step 1)");
+  // Early stopping: a constant validation metric never improves after the first epoch.
+  const auto dir = fresh_folder("early");
+  auto model2 = toy_model();
+  datasets::DataLoader train(data, lo), validation(data, lo);
+  Trainer patient(model2.ptr(), TrainerOptions().epochs(20).learning_rate(1e-9).early_stopping_patience(2).progress(false)
+                                    .metrics_csv((dir / "m.csv").string()).metrics_json((dir / "m.json").string()));
+  const auto records = patient.fit(step_for(model2), train, &validation);
+  EXPECT_LT(records.size(), 20u);
+  std::ifstream csv(dir / "m.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds");
+  plot_learning_curves((dir / "m.csv").string(), (dir / "curves.png").string());
+  EXPECT_GT(fs::file_size(dir / "curves.png"), 1000u);
+}
+
+}  // namespace
+}  // namespace topo::models
