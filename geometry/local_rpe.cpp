@@ -37,7 +37,9 @@ torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
         }());
   };
   const auto log_f = at(lower) * (1 - fraction) + at(lower + 1) * fraction;
-  return log_f.exp();
+  if (!options.smooth_cutoff()) return log_f.exp();
+  const auto envelope = 0.5 * (torch::cos(M_PI * (distance / options.radius()).clamp(0, 1)) + 1);
+  return log_f.exp() * envelope.unsqueeze(0);
 }
 
 LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask) {

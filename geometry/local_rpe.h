@@ -21,6 +21,9 @@ struct LocalRPEOptions {
   TORCH_ARG(int64_t, num_bins) = 8;
   /// Keep at most this many nearest neighbours per point (−1: all).
   TORCH_ARG(int64_t, max_neighbours) = -1;
+  /// Multiply f by the cosine envelope ½(cos(π d / radius) + 1), so the mask goes to zero
+  /// smoothly at the radius (needed when forces are derivatives of the output).
+  TORCH_ARG(bool, smooth_cutoff) = false;
 };
 
 /// The non-zeros of the mask over flattened tokens (b·L + i): row 0 queries, row 1 keys.
@@ -41,7 +44,8 @@ class LocalRPEImpl : public torch::nn::Cloneable<LocalRPEImpl> {
   /// the mask's non-zeros, differentiable in `pos` and the profile. Self pairs are included.
   LocalRPEMask forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {});
 
-  /// f_h(distance) = exp(log_profile_h interpolated at distance) → [H, ...].
+  /// f_h(distance) = exp(log_profile_h interpolated at distance) (× the envelope with
+  /// smooth_cutoff) → [H, ...].
   torch::Tensor profile(const torch::Tensor& distance);
 
   LocalRPEOptions options;

@@ -24,7 +24,7 @@ using namespace topo;
 
 int main(int argc, char** argv) {
   const std::string folder = argc > 1 ? argv[1] : "examples/data/mnist_10k";
-  const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 8;
+  const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 10;
   topo::set_num_threads(1);  // tiny tensors: one compute thread, the other core loads data
 
   // 10,000 digits → clouds of lit pixels in [−1, 1]², intensity as the feature.
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     return models::StepOutput{torch::nn::functional::cross_entropy(logits, padded.y),
                               (logits.argmax(1) == padded.y).sum().item<double>(), static_cast<int64_t>(batch.size())};
   };
-  models::Trainer trainer(model.ptr(), models::TrainerOptions().epochs(epochs).learning_rate(2e-3).weight_decay(0.02));
+  models::Trainer trainer(model.ptr(), models::TrainerOptions().epochs(epochs).learning_rate(3e-3).weight_decay(0.02));
   trainer.fit(step, train, &validation);
   const auto result = trainer.evaluate(step, test);
   std::printf("test accuracy: %.4f on %lld digits\n", result.metric, static_cast<long long>(result.count));

@@ -34,10 +34,11 @@ struct Config {
   std::string data;
   std::string out = "runs/topoformer";
   std::string input;              // predict
-  int64_t epochs = 8, batch_size = 32, workers = 1, seed = 0, threads = 0;
+  std::string feature_map = "softmax";  // softmax | relu | elu
+  int64_t epochs = 10, batch_size = 32, workers = 1, seed = 0, threads = 0;
   int64_t num_points = 1024;      // modelnet sampling
   int64_t embed_dim = 64, heads = 4, layers = 3, features = 32, rpe_features = 16;
-  double rpe_length_scale = 0.3, dropout = 0.1, lr = 2e-3, weight_decay = 0.02, warmup = 0.05, grad_clip = 1.0;
+  double rpe_length_scale = 0.3, dropout = 0.1, lr = 3e-3, weight_decay = 0.02, warmup = 0.05, grad_clip = 1.0;
   int64_t patience = 0;
   bool resume = false, progress = true;
 };
@@ -46,7 +47,7 @@ void to_json(nlohmann::json& j, const Config& c) {
   j = {{"task", c.task}, {"dataset", c.dataset}, {"data", c.data}, {"out", c.out}, {"epochs", c.epochs},
        {"batch_size", c.batch_size}, {"workers", c.workers}, {"seed", c.seed}, {"num_points", c.num_points},
        {"embed_dim", c.embed_dim}, {"heads", c.heads}, {"layers", c.layers}, {"features", c.features},
-       {"rpe_features", c.rpe_features}, {"rpe_length_scale", c.rpe_length_scale}, {"dropout", c.dropout},
+       {"rpe_features", c.rpe_features}, {"feature_map", c.feature_map}, {"rpe_length_scale", c.rpe_length_scale}, {"dropout", c.dropout},
        {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"warmup", c.warmup}, {"grad_clip", c.grad_clip},
        {"patience", c.patience}};
 }
@@ -77,7 +78,7 @@ void load_config(const std::string& path, Config& c) {
   get("task", c.task); get("dataset", c.dataset); get("data", c.data); get("out", c.out); get("epochs", c.epochs);
   get("batch_size", c.batch_size); get("workers", c.workers); get("seed", c.seed); get("num_points", c.num_points);
   get("embed_dim", c.embed_dim); get("heads", c.heads); get("layers", c.layers); get("features", c.features);
-  get("rpe_features", c.rpe_features); get("rpe_length_scale", c.rpe_length_scale); get("dropout", c.dropout);
+  get("rpe_features", c.rpe_features); get("feature_map", c.feature_map); get("rpe_length_scale", c.rpe_length_scale); get("dropout", c.dropout);
   get("lr", c.lr); get("weight_decay", c.weight_decay); get("warmup", c.warmup); get("grad_clip", c.grad_clip);
   get("patience", c.patience);
 }
@@ -139,6 +140,9 @@ models::PointCloudClassifier make_model(const Config& c, const PointCloudData& d
                                           .num_heads(c.heads)
                                           .num_layers(c.layers)
                                           .num_features(c.features)
+                                          .feature_map(c.feature_map == "relu"  ? attention::FeatureMapKind::kRelu
+                                                       : c.feature_map == "elu" ? attention::FeatureMapKind::kEluPlusOne
+                                                                                : attention::FeatureMapKind::kSoftmaxPositive)
                                           .rpe_features(c.rpe_features)
                                           .rpe_length_scale(c.rpe_length_scale)
                                           .dropout(c.dropout));
@@ -280,6 +284,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--heads", c.heads)->check(CLI::PositiveNumber);
     cmd->add_option("--layers", c.layers)->check(CLI::PositiveNumber);
     cmd->add_option("--features", c.features, "random features per head")->check(CLI::PositiveNumber);
+    cmd->add_option("--feature-map", c.feature_map, "softmax (FAVOR+) | relu | elu (elu+1)")
+        ->check(CLI::IsMember({"softmax", "relu", "elu"}));
     cmd->add_option("--rpe-features", c.rpe_features, "FLT spectral RPE frequencies (0: none)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--rpe-length-scale", c.rpe_length_scale)->check(CLI::PositiveNumber);
     cmd->add_option("--seed", c.seed);

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// Molecular energies and forces with topologically masked linear attention: atoms are
+/// embedded from their atomic numbers only, attend to each other through an exact local RPE
+/// mask f_h(|r_i − r_j|) over the radius graph (smooth cutoff), and each contributes an energy
+/// (plus a learnable per-element reference); E = Σ_i e_i. Forces are −∂E/∂r by autograd
+/// (double backward when training on forces). Only distances enter, so E is invariant to
+/// rotations and translations and F rotates with the molecule (tested).
+#pragma once
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <utility>
+
+#include "geometry/local_rpe.h"
+#include "models/transformer_block.h"
+
+namespace topo::models {
+
+struct MolecularTransformerOptions {
+  TORCH_ARG(int64_t, max_atomic_number) = 100;
+  TORCH_ARG(int64_t, embed_dim) = 64;
+  TORCH_ARG(int64_t, num_heads) = 4;
+  TORCH_ARG(int64_t, num_layers) = 3;
+  TORCH_ARG(int64_t, num_features) = 32;
+  TORCH_ARG(attention::FeatureMapKind, feature_map) = attention::FeatureMapKind::kEluPlusOne;
+  /// Radius (Å) of the local RPE mask.
+  TORCH_ARG(double, cutoff) = 5.0;
+  TORCH_ARG(int64_t, rpe_bins) = 16;
+  TORCH_ARG(double, dropout) = 0.0;
+};
+
+class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransformerImpl> {
+ public:
+  explicit MolecularTransformerImpl(const MolecularTransformerOptions& options_ = {});
+  void reset() override;
+
+  /// `z` [B, L] int64 atomic numbers (any value for padding), `pos` [B, L, 3] Å,
+  /// `key_padding_mask` [B, L] → energies [B].
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {});
+  /// (energies [B], forces [B, L, 3] = −∂E/∂pos). `create_graph` keeps the graph of the forces
+  /// so a loss on them can be differentiated (training).
+  std::pair<torch::Tensor, torch::Tensor> energy_and_forces(const torch::Tensor& z, const torch::Tensor& pos,
+                                                            const torch::Tensor& key_padding_mask = {},
+                                                            bool create_graph = false);
+
+  MolecularTransformerOptions options;
+  torch::nn::Embedding embedding{nullptr};
+  torch::nn::Embedding atom_reference{nullptr};  ///< per-element energy offsets [Z + 1, 1]
+  torch::nn::ModuleList blocks{nullptr}, rpes{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Sequential head{nullptr};
+};
+TORCH_MODULE(MolecularTransformer);
+
+}  // namespace topo::models
