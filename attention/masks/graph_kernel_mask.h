@@ -69,12 +69,5 @@ class RandomWalkKernelMaskImpl : public Mask {
 };
 TORCH_MODULE(RandomWalkKernelMask);
 
-namespace detail {
-/// [B, H, L, C] ↔ [H, B·L, C].
-torch::Tensor tokens_to_nodes(const torch::Tensor& x);
-torch::Tensor nodes_to_tokens(const torch::Tensor& y, int64_t batch_size, int64_t length);
-/// Diagonal blocks [B, H, L, L] of a [H, B·L, B·L] token matrix.
-torch::Tensor diagonal_blocks(const torch::Tensor& m, int64_t batch_size, int64_t length);
-}  // namespace detail
 
 }  // namespace topo::attention

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "attention/masks/graph_kernel_mask.h"
+#include "attention/masks/token_layout.h"
 #include "common/check.h"
 #include "graph/sparse_matmul.h"
 

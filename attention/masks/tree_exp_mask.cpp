@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "attention/masks/token_layout.h"
 #include "common/check.h"
 #include "graph/algorithms.h"
 
@@ -113,14 +114,6 @@ class TreeExpFunction : public torch::autograd::Function<TreeExpFunction> {
   }
 };
 
-/// [B, H, L, C] → [H, B·L, C] and back.
-torch::Tensor to_nodes(const torch::Tensor& x) {
-  return x.transpose(0, 1).reshape({x.size(1), x.size(0) * x.size(2), x.size(3)});
-}
-torch::Tensor from_nodes(const torch::Tensor& y, int64_t batch, int64_t length) {
-  return y.view({y.size(0), batch, length, y.size(2)}).transpose(0, 1);
-}
-
 /// Dense exp(λ_h D) for tests: [1, H, L·B…] reshaped per batch element.
 torch::Tensor dense_tree_mask(const graph::RootedForest& forest, const torch::Tensor& lambda,
                               int64_t batch, int64_t length, const torch::TensorOptions& options) {
@@ -128,10 +121,7 @@ torch::Tensor dense_tree_mask(const graph::RootedForest& forest, const torch::Te
   const auto lam = lambda.detach().to(torch::kDouble).cpu().view({-1, 1, 1});
   auto m = torch::exp(lam * distances.unsqueeze(0));
   m = torch::where(torch::isinf(distances).unsqueeze(0), torch::zeros_like(m), m);  // other trees
-  // Keep each batch element's diagonal block: [H, B, L, B, L] → [B, H, L, L].
-  const auto blocks = m.view({m.size(0), batch, length, batch, length});
-  const auto b = torch::arange(batch, torch::kLong);
-  return blocks.index({torch::indexing::Slice(), b, torch::indexing::Slice(), b}).to(options);
+  return detail::diagonal_blocks(m, batch, length).to(options);
 }
 
 void check_forest(const char* fn, const graph::RootedForest& forest, int64_t batch, int64_t length) {
@@ -166,7 +156,7 @@ torch::Tensor TreeExpMaskImpl::apply(const torch::Tensor& x) {
   ShapeChecker check("TreeExpMask::apply");
   check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
   check(x, "x", {"B", "H", "L", "C"});
-  return from_nodes(tree_exp_product(forest, lambda.to(x.scalar_type()), to_nodes(x)), batch_size, length);
+  return detail::nodes_to_tokens(tree_exp_product(forest, lambda.to(x.scalar_type()), detail::tokens_to_nodes(x)), batch_size, length);
 }
 
 torch::Tensor TreeExpMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
@@ -198,14 +188,14 @@ torch::Tensor SpanningTreeMaskImpl::apply(const torch::Tensor& x) {
   ShapeChecker check("SpanningTreeMask::apply");
   check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
   check(x, "x", {"B", "H", "L", "C"});
-  const auto nodes = to_nodes(x);
+  const auto nodes = detail::tokens_to_nodes(x);
   const auto lam = lambda.to(x.scalar_type());
   torch::Tensor sum;
   for (const auto& forest : forests) {
     const auto y = tree_exp_product(forest, lam, nodes);
     sum = sum.defined() ? sum + y : y;
   }
-  return from_nodes(sum / static_cast<double>(forests.size()), batch_size, length);
+  return detail::nodes_to_tokens(sum / static_cast<double>(forests.size()), batch_size, length);
 }
 
 torch::Tensor SpanningTreeMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {

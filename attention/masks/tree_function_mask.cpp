@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "attention/masks/token_layout.h"
 #include "common/check.h"
 #include "graph/sparse_matmul.h"
 
@@ -174,7 +175,7 @@ torch::Tensor TreeFunctionMaskImpl::apply(const torch::Tensor& x) {
   check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
   check(x, "x", {"B", "H", "L", "C"});
   const int64_t heads = x.size(1), channels = x.size(3), n = batch_size * length;
-  const auto nodes = x.transpose(0, 1).reshape({heads, n, channels});
+  const auto nodes = detail::tokens_to_nodes(x);
   const auto f = values().to(x.scalar_type());  // [H, D + 1]
   auto out = torch::zeros_like(nodes);
   for (const auto& bucket : buckets) {
@@ -205,7 +206,7 @@ torch::Tensor TreeFunctionMaskImpl::apply(const torch::Tensor& x) {
     const auto sign = bucket.sign.to(x.device(), x.scalar_type()).unsqueeze(0);
     out = out + graph::sparse_matmul(scatter, sign, y, n);
   }
-  return out.view({heads, batch_size, length, channels}).transpose(0, 1);
+  return detail::nodes_to_tokens(out, batch_size, length);
 }
 
 torch::Tensor TreeFunctionMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
@@ -217,9 +218,7 @@ torch::Tensor TreeFunctionMaskImpl::dense(int64_t length_, const torch::TensorOp
   const auto f_extended = torch::cat({f, torch::zeros({f.size(0), 1}, torch::kDouble)}, 1);
   const auto index = torch::where((distances < 0) | (distances >= far), torch::full_like(distances, far), distances);
   const auto m = f_extended.index_select(1, index.flatten()).view({f.size(0), distances.size(0), distances.size(1)});
-  const auto blocks = m.view({f.size(0), batch_size, length, batch_size, length});
-  const auto b = torch::arange(batch_size, torch::kLong);
-  return blocks.index({torch::indexing::Slice(), b, torch::indexing::Slice(), b}).to(options_);
+  return detail::diagonal_blocks(m, batch_size, length).to(options_);
 }
 
 void TreeFunctionMaskImpl::pretty_print(std::ostream& stream) const {

@@ -60,12 +60,12 @@ int main(int argc, char** argv) {
   double train_mean = 0;
   for (const double t : targets) train_mean += t / targets.size();
 
-  models::MolecularTransformer model(models::MolecularTransformerOptions().embed_dim(64).num_heads(4).num_layers(3).cutoff(forces ? 4.0 : 5.0));
+  models::MolecularTransformer model(models::MolecularTransformerOptions().embed_dim(64).num_heads(8).num_layers(4).rpe_bins(32).cutoff(forces ? 4.0 : 5.0));
   {
     torch::NoGradGuard guard;
     model->atom_reference->weight.copy_(fit.to(torch::kFloat).unsqueeze(1).narrow(0, 0, model->atom_reference->weight.size(0)));
   }
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(0.0));
   const auto batches = [](std::vector<datasets::Sample> samples, int64_t size, bool shuffle, uint64_t epoch) {
     std::vector<std::vector<datasets::Sample>> out;
     const auto order = shuffle ? datasets::random_split(static_cast<int64_t>(samples.size()), {1.0}, epoch + 1)[0]
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   };
   const double force_weight = 10.0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    const double lr = 1e-3 * 0.5 * (1 + std::cos(M_PI * epoch / epochs));
+    const double lr = 2e-3 * 0.5 * (1 + std::cos(M_PI * epoch / epochs));
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     double loss_sum = 0;
     for (const auto& batch : batches(data.train, 32, true, epoch)) {
