@@ -19,7 +19,7 @@
 #include "datasets/file_io.h"
 #include "datasets/point_clouds.h"
 #include "datasets/transforms.h"
-#include "models/learning_curve_plot.h"
+#include "models/plots.h"
 #include "models/point_cloud_classifier.h"
 #include "models/trainer.h"
 
@@ -211,10 +211,14 @@ int train(const Config& c) {
   const auto step = classification_step(model);
   trainer.fit(step, train_loader, &validation_loader);
   models::plot_learning_curves((fs::path(c.out) / "metrics.csv").string(), (fs::path(c.out) / "learning_curves.png").string());
+  // What the first layer learned about relative positions (unit-scaled clouds: Δ ∈ [−1, 1]²).
+  if (auto first = model->blocks[0]->as<models::TransformerBlock>(); first && first->rpe) {
+    models::plot_spectral_rpe(*first->rpe, (fs::path(c.out) / "rpe_layer1.png").string(), 1.0);
+  }
   const auto test = trainer.evaluate(step, test_loader);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("test accuracy: %.4f (%lld clouds), test loss %.4f, %.0f s\n", test.metric, (long long)test.count, test.loss, seconds);
-  std::printf("outputs in %s: checkpoint.pt, metrics.csv, metrics.json, learning_curves.png, config.json\n", c.out.c_str());
+  std::printf("outputs in %s: checkpoint.pt, metrics.csv, metrics.json, learning_curves.png, rpe_layer1.png, config.json\n", c.out.c_str());
   return 0;
 }
 

@@ -9,7 +9,7 @@
 
 #include "datasets/batching.h"
 #include "models/graph_attention.h"
-#include "models/learning_curve_plot.h"
+#include "models/plots.h"
 #include "models/molecular_transformer.h"
 #include "models/point_cloud_classifier.h"
 #include "models/trainer.h"
@@ -166,6 +166,10 @@ TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
   EXPECT_EQ(header, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds");
   plot_learning_curves((dir / "m.csv").string(), (dir / "curves.png").string());
   EXPECT_GT(fs::file_size(dir / "curves.png"), 1000u);
+  geometry::SpectralRPE rpe(geometry::SpectralRPEOptions(2, 3));
+  plot_spectral_rpe(*rpe, (dir / "rpe.png").string());
+  EXPECT_GT(fs::file_size(dir / "rpe.png"), 1000u);
+  EXPECT_THROW_WITH(plot_learning_curves((dir / "missing.csv").string(), (dir / "x.png").string()), "missing.csv");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "models/learning_curve_plot.h"
+#include "models/plots.h"
 
 #include <open3d/geometry/Image.h>
 #include <open3d/io/ImageIO.h>
@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "datasets/file_io.h"
 #include "datasets/parsers/text_parsing.h"
@@ -85,6 +87,38 @@ void plot_learning_curves(const std::string& metrics_csv, const std::string& png
   const Color train = {31, 119, 180}, validation = {255, 127, 14};
   panel(canvas, 50, 30, 400, 330, epochs, {columns[0], columns[2]}, {train, validation});
   panel(canvas, 530, 30, 400, 330, epochs, {columns[1], columns[3]}, {train, validation});
+  open3d::geometry::Image image;
+  image.Prepare(canvas.width, canvas.height, 3, 1);
+  std::copy(canvas.pixels.begin(), canvas.pixels.end(), image.data_.begin());
+  if (!open3d::io::WriteImage(png_path, image)) throw std::runtime_error(png_path + ": could not write the PNG");
+}
+
+void plot_spectral_rpe(geometry::SpectralRPEImpl& rpe, const std::string& png_path, double extent) {
+  const int64_t side = 120, heads = rpe.options.num_heads(), d = rpe.options.dim();
+  const auto axis = torch::linspace(-extent, extent, side, torch::kDouble);
+  auto delta = torch::zeros({side, side, d}, torch::kDouble);
+  delta.select(2, 0).copy_(axis.unsqueeze(0).expand({side, side}));
+  if (d > 1) delta.select(2, 1).copy_(axis.flip(0).unsqueeze(1).expand({side, side}));
+  torch::Tensor values;
+  {
+    torch::NoGradGuard guard;
+    const auto copy = std::dynamic_pointer_cast<geometry::SpectralRPEImpl>(rpe.clone());
+    copy->to(torch::kDouble);
+    values = copy->exact(delta);  // [H, side, side]
+  }
+  const double low = values.min().item<double>(), high = std::max(values.max().item<double>(), low + 1e-12);
+  const int gap = 10;
+  Canvas canvas(static_cast<int>(heads * (side + gap) + gap), static_cast<int>(side + 2 * gap));
+  const auto v = values.accessor<double, 3>();
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t y = 0; y < side; ++y) {
+      for (int64_t x = 0; x < side; ++x) {
+        const double t = (v[h][y][x] - low) / (high - low);
+        const Color c = {static_cast<uint8_t>(255 - 100 * t), static_cast<uint8_t>(255 - 255 * t), static_cast<uint8_t>(255 - 255 * t)};
+        canvas.set(static_cast<int>(gap + h * (side + gap) + x), static_cast<int>(gap + y), c);
+      }
+    }
+  }
   open3d::geometry::Image image;
   image.Prepare(canvas.width, canvas.height, 3, 1);
   std::copy(canvas.pixels.begin(), canvas.pixels.end(), image.data_.begin());
