@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,9 +18,13 @@
 #include "common/threads.h"
 #include "datasets/batching.h"
 #include "datasets/file_io.h"
+#include "datasets/graphs.h"
+#include "datasets/molecules.h"
 #include "datasets/point_clouds.h"
 #include "datasets/transforms.h"
 #include "models/plots.h"
+#include "models/graph_attention.h"
+#include "models/molecular_transformer.h"
 #include "models/point_cloud_classifier.h"
 #include "models/trainer.h"
 
@@ -35,6 +40,10 @@ struct Config {
   std::string out = "runs/topoformer";
   std::string input;              // predict
   std::string feature_map = "softmax";  // softmax | relu | elu
+  std::string name = "MUTAG";           // TU dataset name (--task graph)
+  std::string graph_mask = "diffusion"; // none | adjacency | diffusion | random-walk | grf | spanning-tree
+  std::string target = "energy";        // molecules: header key (extxyz) or QM9 property
+  double force_weight = 10.0, cutoff = 5.0;
   int64_t epochs = 10, batch_size = 32, workers = 1, seed = 0, threads = 0;
   int64_t num_points = 1024;      // modelnet sampling
   int64_t embed_dim = 64, heads = 4, layers = 3, features = 32, rpe_features = 16;
@@ -47,7 +56,8 @@ void to_json(nlohmann::json& j, const Config& c) {
   j = {{"task", c.task}, {"dataset", c.dataset}, {"data", c.data}, {"out", c.out}, {"epochs", c.epochs},
        {"batch_size", c.batch_size}, {"workers", c.workers}, {"seed", c.seed}, {"num_points", c.num_points},
        {"embed_dim", c.embed_dim}, {"heads", c.heads}, {"layers", c.layers}, {"features", c.features},
-       {"rpe_features", c.rpe_features}, {"feature_map", c.feature_map}, {"rpe_length_scale", c.rpe_length_scale}, {"dropout", c.dropout},
+       {"rpe_features", c.rpe_features}, {"feature_map", c.feature_map}, {"name", c.name},
+       {"graph_mask", c.graph_mask}, {"target", c.target}, {"force_weight", c.force_weight}, {"cutoff", c.cutoff}, {"rpe_length_scale", c.rpe_length_scale}, {"dropout", c.dropout},
        {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"warmup", c.warmup}, {"grad_clip", c.grad_clip},
        {"patience", c.patience}};
 }
@@ -78,7 +88,8 @@ void load_config(const std::string& path, Config& c) {
   get("task", c.task); get("dataset", c.dataset); get("data", c.data); get("out", c.out); get("epochs", c.epochs);
   get("batch_size", c.batch_size); get("workers", c.workers); get("seed", c.seed); get("num_points", c.num_points);
   get("embed_dim", c.embed_dim); get("heads", c.heads); get("layers", c.layers); get("features", c.features);
-  get("rpe_features", c.rpe_features); get("feature_map", c.feature_map); get("rpe_length_scale", c.rpe_length_scale); get("dropout", c.dropout);
+  get("rpe_features", c.rpe_features); get("feature_map", c.feature_map); get("name", c.name);
+  get("graph_mask", c.graph_mask); get("target", c.target); get("force_weight", c.force_weight); get("cutoff", c.cutoff); get("rpe_length_scale", c.rpe_length_scale); get("dropout", c.dropout);
   get("lr", c.lr); get("weight_decay", c.weight_decay); get("warmup", c.warmup); get("grad_clip", c.grad_clip);
   get("patience", c.patience);
 }
@@ -166,7 +177,7 @@ datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const 
   o.shuffle = train;
   o.seed = static_cast<uint64_t>(c.seed);
   o.num_workers = c.workers;
-  if (train) {
+  if (train && pos_dim > 0) {
     // Mild augmentation: anisotropic scaling and jitter (rotations would confuse 6 and 9).
     o.transform = pos_dim == 2 ? datasets::compose({datasets::random_scale(0.85, 1.15), datasets::random_jitter(0.02, 0.05)})
                                : datasets::compose({datasets::random_rotate(true), datasets::random_scale(0.8, 1.25),
@@ -175,64 +186,177 @@ datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const 
   return datasets::DataLoader(std::make_shared<const std::vector<datasets::Sample>>(samples), o);
 }
 
+/// A task: its data splits, model, per-batch step and metric.
+struct Task {
+  std::vector<datasets::Sample> train, validation, test;
+  std::shared_ptr<torch::nn::Module> model;
+  models::StepFunction step;
+  std::string metric = "accuracy";
+  bool higher_is_better = true;
+  int64_t pos_dim = 0;                       // point clouds: for augmentation
+  std::function<void()> after_training{};    // e.g. pictures of what was learned
+  nlohmann::json shape = nlohmann::json::object();  // recorded in config.json for predict
+};
+
+Task point_cloud_task(const Config& c) {
+  const auto data = load_point_clouds(c);
+  torch::manual_seed(static_cast<uint64_t>(c.seed));
+  auto model = make_model(c, data);
+  Task t{data.train, data.validation, data.test, model.ptr(), classification_step(model)};
+  t.pos_dim = data.pos_dim;
+  t.shape = {{"pos_dim", data.pos_dim}, {"feature_dim", data.feature_dim}, {"num_classes", data.num_classes},
+             {"class_names", data.class_names}};
+  t.after_training = [model, c]() mutable {
+    // What the first layer learned about relative positions (unit-scaled clouds: Δ ∈ [−1, 1]²).
+    if (auto first = model->blocks[0]->as<models::TransformerBlock>(); first && first->rpe) {
+      models::plot_spectral_rpe(*first->rpe, (fs::path(c.out) / "rpe_layer1.png").string(), 1.0);
+    }
+  };
+  return t;
+}
+
+models::GraphMaskKind graph_mask_kind(const std::string& name) {
+  if (name == "none") return models::GraphMaskKind::kNone;
+  if (name == "adjacency") return models::GraphMaskKind::kAdjacency;
+  if (name == "random-walk") return models::GraphMaskKind::kRandomWalkKernel;
+  if (name == "grf") return models::GraphMaskKind::kGraphRandomFeatures;
+  if (name == "spanning-tree") return models::GraphMaskKind::kSpanningTree;
+  return models::GraphMaskKind::kDiffusion;
+}
+
+/// Graph classification on a TU dataset: seeded 80/10/10 split.
+Task graph_task(const Config& c) {
+  const auto set = datasets::read_tu_dataset(c.data, c.name);
+  const auto parts = datasets::random_split(static_cast<int64_t>(set.samples.size()), {0.8, 0.1, 0.1}, 0);
+  torch::manual_seed(static_cast<uint64_t>(c.seed));
+  models::GraphTransformer model(models::GraphTransformerOptions(set.samples[0].x.size(1), set.num_classes)
+                                     .embed_dim(c.embed_dim).num_heads(c.heads).num_layers(c.layers)
+                                     .mask(graph_mask_kind(c.graph_mask)).dropout(c.dropout));
+  Task t{datasets::select(set.samples, parts[0]), datasets::select(set.samples, parts[1]),
+         datasets::select(set.samples, parts[2]), model.ptr(),
+         [model](const std::vector<datasets::Sample>& batch) mutable {
+           const auto b = datasets::collate(batch);
+           const auto logits = model->forward(b.data.x, b.data.edge_index, b.batch);
+           return models::StepOutput{torch::nn::functional::cross_entropy(logits, b.data.y),
+                                     (logits.argmax(1) == b.data.y).sum().item<double>(), b.num_graphs};
+         }};
+  t.shape = {{"num_classes", set.num_classes}, {"in_features", set.samples[0].x.size(1)}};
+  return t;
+}
+
+/// Molecular energies (and forces when the data has them): extended XYZ (--target header key)
+/// or a QM9 folder/archive (--target one of its 15 properties). Seeded 80/10/10 split. The
+/// metric is the energy MAE in the data's units.
+Task molecule_task(const Config& c) {
+  datasets::MoleculeSet set;
+  if (c.dataset == "qm9") {
+    set = datasets::read_qm9(c.data);
+    const auto& names = set.target_names;
+    const auto it = std::find(names.begin(), names.end(), c.target);
+    if (it == names.end()) throw std::runtime_error("--target must be a QM9 property (U0, gap, …), got \"" + c.target + "\"");
+    const int64_t column = it - names.begin();
+    for (auto& s : set.samples) s.y = s.y.narrow(0, column, 1);
+  } else {
+    set = datasets::read_extended_xyz(c.data, {c.target});
+  }
+  const auto parts = datasets::random_split(static_cast<int64_t>(set.samples.size()), {0.8, 0.1, 0.1}, 0);
+  torch::manual_seed(static_cast<uint64_t>(c.seed));
+  models::MolecularTransformer model(models::MolecularTransformerOptions().embed_dim(c.embed_dim).num_heads(c.heads)
+                                         .num_layers(c.layers).num_features(c.features).cutoff(c.cutoff));
+  // Per-element reference energies from a least-squares fit on the training split.
+  const auto train = datasets::select(set.samples, parts[0]);
+  auto counts = torch::zeros({static_cast<int64_t>(train.size()), model->options.max_atomic_number() + 1}, torch::kDouble);
+  auto targets = torch::zeros({static_cast<int64_t>(train.size()), 1}, torch::kDouble);
+  for (size_t i = 0; i < train.size(); ++i) {
+    counts[i].index_add_(0, train[i].z, torch::ones({train[i].z.size(0)}, torch::kDouble));
+    targets[i][0] = train[i].y[0];
+  }
+  {
+    torch::NoGradGuard guard;
+    model->atom_reference->weight.copy_(std::get<0>(torch::linalg_lstsq(counts, targets, {}, {})).to(torch::kFloat));
+  }
+  const bool with_forces = set.samples[0].forces.defined() && c.force_weight > 0;
+  const double force_weight = c.force_weight;
+  Task t{train, datasets::select(set.samples, parts[1]), datasets::select(set.samples, parts[2]), model.ptr(),
+         [model, with_forces, force_weight](const std::vector<datasets::Sample>& batch) mutable {
+           const auto p = datasets::collate_padded(batch);
+           const auto target = p.y.squeeze(-1).to(torch::kFloat);
+           models::StepOutput out;
+           torch::Tensor energy;
+           if (with_forces) {
+             torch::Tensor forces;
+             std::tie(energy, forces) = model->energy_and_forces(p.z, p.pos, p.key_padding_mask, model->is_training());
+             out.loss = torch::mse_loss(energy, target) + force_weight * torch::mse_loss(forces, p.forces);
+           } else {
+             energy = model->forward(p.z, p.pos, p.key_padding_mask);
+             out.loss = torch::mse_loss(energy, target);
+           }
+           out.metric_sum = (energy.detach() - target).abs().sum().item<double>();
+           out.count = static_cast<int64_t>(batch.size());
+           return out;
+         }};
+  t.metric = "energy_mae";
+  t.higher_is_better = false;
+  return t;
+}
+
+Task make_task(const Config& c) {
+  if (c.task == "graph") return graph_task(c);
+  if (c.task == "molecules") return molecule_task(c);
+  return point_cloud_task(c);
+}
+
+models::TrainerOptions trainer_options(const Config& c, const Task& t) {
+  return models::TrainerOptions()
+      .epochs(c.epochs)
+      .learning_rate(c.lr)
+      .weight_decay(c.weight_decay)
+      .warmup_fraction(c.warmup)
+      .grad_clip(c.grad_clip)
+      .early_stopping_patience(c.patience)
+      .higher_is_better(t.higher_is_better)
+      .metric_name(t.metric)
+      .checkpoint_path((fs::path(c.out) / "checkpoint.pt").string())
+      .resume(c.resume)
+      .metrics_csv((fs::path(c.out) / "metrics.csv").string())
+      .metrics_json((fs::path(c.out) / "metrics.json").string())
+      .progress(c.progress);
+}
+
 int train(const Config& c) {
   const auto start = std::chrono::steady_clock::now();
   fs::create_directories(c.out);
-  const auto data = load_point_clouds(c);
+  auto task = make_task(c);
   {
-    nlohmann::json j;
-    to_json(j, c);
-    nlohmann::json saved = j;
-    saved["pos_dim"] = data.pos_dim;
-    saved["feature_dim"] = data.feature_dim;
-    saved["num_classes"] = data.num_classes;
-    saved["class_names"] = data.class_names;
+    nlohmann::json saved;
+    to_json(saved, c);
+    saved.update(task.shape);
     datasets::write_file_atomically((fs::path(c.out) / "config.json").string(), saved.dump(2) + "\n");
   }
-  std::cerr << "topoformer: " << data.train.size() << " training, " << data.validation.size() << " validation, "
-            << data.test.size() << " test clouds; " << topo::parallel_info() << "\n";
-  torch::manual_seed(static_cast<uint64_t>(c.seed));
-  auto model = make_model(c, data);
-  models::Trainer trainer(model.ptr(), models::TrainerOptions()
-                                           .epochs(c.epochs)
-                                           .learning_rate(c.lr)
-                                           .weight_decay(c.weight_decay)
-                                           .warmup_fraction(c.warmup)
-                                           .grad_clip(c.grad_clip)
-                                           .early_stopping_patience(c.patience)
-                                           .checkpoint_path((fs::path(c.out) / "checkpoint.pt").string())
-                                           .resume(c.resume)
-                                           .metrics_csv((fs::path(c.out) / "metrics.csv").string())
-                                           .metrics_json((fs::path(c.out) / "metrics.json").string())
-                                           .progress(c.progress));
-  auto train_loader = loader(data.train, c, true, data.pos_dim);
-  auto validation_loader = loader(data.validation, c, false, data.pos_dim);
-  auto test_loader = loader(data.test, c, false, data.pos_dim);
-  const auto step = classification_step(model);
-  trainer.fit(step, train_loader, &validation_loader);
+  std::cerr << "topoformer: " << task.train.size() << " training, " << task.validation.size() << " validation, "
+            << task.test.size() << " test samples; " << topo::parallel_info() << "\n";
+  models::Trainer trainer(task.model, trainer_options(c, task));
+  auto train_loader = loader(task.train, c, true, task.pos_dim);
+  auto validation_loader = loader(task.validation, c, false, task.pos_dim);
+  auto test_loader = loader(task.test, c, false, task.pos_dim);
+  trainer.fit(task.step, train_loader, &validation_loader);
   models::plot_learning_curves((fs::path(c.out) / "metrics.csv").string(), (fs::path(c.out) / "learning_curves.png").string());
-  // What the first layer learned about relative positions (unit-scaled clouds: Δ ∈ [−1, 1]²).
-  if (auto first = model->blocks[0]->as<models::TransformerBlock>(); first && first->rpe) {
-    models::plot_spectral_rpe(*first->rpe, (fs::path(c.out) / "rpe_layer1.png").string(), 1.0);
-  }
-  const auto test = trainer.evaluate(step, test_loader);
+  if (task.after_training) task.after_training();
+  const auto test = trainer.evaluate(task.step, test_loader);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("test accuracy: %.4f (%lld clouds), test loss %.4f, %.0f s\n", test.metric, (long long)test.count, test.loss, seconds);
-  std::printf("outputs in %s: checkpoint.pt, metrics.csv, metrics.json, learning_curves.png, rpe_layer1.png, config.json\n", c.out.c_str());
+  std::printf("test %s: %.4f (%lld samples), test loss %.4f, %.0f s\n", task.metric.c_str(), test.metric,
+              (long long)test.count, test.loss, seconds);
+  std::printf("outputs in %s: checkpoint.pt, metrics.csv, metrics.json, learning_curves.png, config.json\n", c.out.c_str());
   return 0;
 }
 
 int evaluate(const Config& c) {
-  const auto data = load_point_clouds(c);
-  auto model = make_model(c, data);
-  models::Trainer trainer(model.ptr(), models::TrainerOptions()
-                                           .checkpoint_path((fs::path(c.out) / "checkpoint.pt").string())
-                                           .resume(true)
-                                           .progress(false));
+  auto task = make_task(c);
+  models::Trainer trainer(task.model, trainer_options(c, task).resume(true).progress(false));
   if (trainer.start_epoch() == 0) throw std::runtime_error((fs::path(c.out) / "checkpoint.pt").string() + ": no checkpoint to evaluate");
-  auto test_loader = loader(data.test, c, false, data.pos_dim);
-  const auto test = trainer.evaluate(classification_step(model), test_loader);
-  std::printf("test accuracy: %.4f (%lld clouds), test loss %.4f\n", test.metric, (long long)test.count, test.loss);
+  auto test_loader = loader(task.test, c, false, task.pos_dim);
+  const auto test = trainer.evaluate(task.step, test_loader);
+  std::printf("test %s: %.4f (%lld samples), test loss %.4f\n", task.metric.c_str(), test.metric, (long long)test.count, test.loss);
   return 0;
 }
 
@@ -276,8 +400,15 @@ int main(int argc, char** argv) {
   std::string config_file;
   const auto add_common = [&](CLI::App* cmd) {
     cmd->add_option("--config", config_file, "JSON config file (flags override it)")->check(CLI::ExistingFile);
-    cmd->add_option("--task", c.task, "pointcloud")->check(CLI::IsMember({"pointcloud"}));
-    cmd->add_option("--dataset", c.dataset, "mnist | modelnet")->check(CLI::IsMember({"mnist", "modelnet"}));
+    cmd->add_option("--task", c.task, "pointcloud | molecules | graph")->check(CLI::IsMember({"pointcloud", "molecules", "graph"}));
+    cmd->add_option("--dataset", c.dataset, "pointcloud: mnist | modelnet; molecules: extxyz | qm9; graph: tu")
+        ->check(CLI::IsMember({"mnist", "modelnet", "extxyz", "qm9", "tu"}));
+    cmd->add_option("--name", c.name, "TU dataset name (files <data>/<name>_A.txt, …)");
+    cmd->add_option("--graph-mask", c.graph_mask, "none | adjacency | diffusion | random-walk | grf | spanning-tree")
+        ->check(CLI::IsMember({"none", "adjacency", "diffusion", "random-walk", "grf", "spanning-tree"}));
+    cmd->add_option("--target", c.target, "molecules: extended-XYZ header key or QM9 property");
+    cmd->add_option("--force-weight", c.force_weight, "weight of the force MSE (molecules with forces)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--cutoff", c.cutoff, "radius (Angstrom) of the molecular local RPE")->check(CLI::PositiveNumber);
     cmd->add_option("--data", c.data, "dataset folder");
     cmd->add_option("--out", c.out, "run folder (checkpoint, metrics, plots)");
     cmd->add_option("--batch-size", c.batch_size)->check(CLI::PositiveNumber);
