@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   zlib1g-dev libzip-dev libhdf5-dev libarchive-dev
   clang libclang-rt-14-dev
+  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
 )
 
 missing=()

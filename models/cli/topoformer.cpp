@@ -7,6 +7,7 @@
 //   topoformer predict --task pointcloud --out runs/mnist --input cloud.ply
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "datasets/file_io.h"
 #include "datasets/graphs.h"
 #include "datasets/molecules.h"
+#include "datasets/parsers/text_parsing.h"
 #include "datasets/point_clouds.h"
 #include "datasets/transforms.h"
 #include "models/plots.h"
@@ -62,13 +64,40 @@ void to_json(nlohmann::json& j, const Config& c) {
        {"patience", c.patience}};
 }
 
-/// Reads a JSON config; unknown keys are an error (a typo must not be silently ignored).
+/// A YAML mapping of scalars as JSON (numbers stay numbers, true/false booleans).
+nlohmann::json yaml_to_json(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) throw std::runtime_error(path + ": expected a YAML mapping of option: value");
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& item : node) {
+    const auto key = item.first.as<std::string>();
+    const auto& value = item.second;
+    if (!value.IsScalar()) throw std::runtime_error(path + ": option \"" + key + "\" must be a single value");
+    const auto text = value.Scalar();
+    int64_t integer = 0;
+    double number = 0;
+    if (datasets::parse_int(text, integer)) j[key] = integer;
+    else if (datasets::parse_double(text, number)) j[key] = number;
+    else if (text == "true" || text == "false") j[key] = text == "true";
+    else j[key] = text;
+  }
+  return j;
+}
+
+/// Reads a JSON or YAML (.yaml/.yml) config; unknown keys are an error (a typo must not be
+/// silently ignored).
 void load_config(const std::string& path, Config& c) {
   nlohmann::json j;
+  const auto ext = fs::path(path).extension().string();
   try {
-    j = nlohmann::json::parse(datasets::read_file(path));
+    if (ext == ".yaml" || ext == ".yml") {
+      j = yaml_to_json(YAML::Load(datasets::read_file(path)), path);
+    } else {
+      j = nlohmann::json::parse(datasets::read_file(path));
+    }
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
+  } catch (const YAML::Exception& e) {
+    throw std::runtime_error(path + ": not valid YAML: " + e.what());
   }
   nlohmann::json known;
   to_json(known, c);
@@ -399,7 +428,7 @@ int main(int argc, char** argv) {
   Config c;
   std::string config_file;
   const auto add_common = [&](CLI::App* cmd) {
-    cmd->add_option("--config", config_file, "JSON config file (flags override it)")->check(CLI::ExistingFile);
+    cmd->add_option("--config", config_file, "JSON or YAML config file (flags override it)")->check(CLI::ExistingFile);
     cmd->add_option("--task", c.task, "pointcloud | molecules | graph")->check(CLI::IsMember({"pointcloud", "molecules", "graph"}));
     cmd->add_option("--dataset", c.dataset, "pointcloud: mnist | modelnet; molecules: extxyz | qm9; graph: tu")
         ->check(CLI::IsMember({"mnist", "modelnet", "extxyz", "qm9", "tu"}));
@@ -450,6 +479,9 @@ int main(int argc, char** argv) {
     }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "topoformer: error: " << e.what() << "\n";
+    return 1;
   }
   try {
     if (c.threads > 0) topo::set_num_threads(c.threads); else topo::set_num_threads();
