@@ -36,9 +36,9 @@ std::vector<torch::Tensor> field(const std::vector<Sample>& samples, torch::Tens
   return out;
 }
 
+/// Scalar targets become [B], vector targets [B, T].
 torch::Tensor stack_targets(const std::vector<torch::Tensor>& ys) {
-  if (ys.empty()) return {};
-  return ys[0].dim() == 0 ? torch::stack(ys) : torch::stack(ys);
+  return ys.empty() ? torch::Tensor() : torch::stack(ys);
 }
 
 }  // namespace

@@ -109,7 +109,6 @@ MoleculeSet read_md17_npz(const std::string& path) {
     for (const char* n : names) wanted += std::string(wanted.empty() ? "" : " or ") + n;
     throw ParseError(path, "expected an array named " + wanted + " in the archive");
   };
-  const bool revised = arrays.count("coords") > 0;
   const auto& r = pick({"R", "coords"});
   const auto& z = pick({"z", "nuclear_charges"});
   const auto& e = pick({"E", "energies"});
@@ -135,7 +134,6 @@ MoleculeSet read_md17_npz(const std::string& path) {
     s.y = torch::tensor({e.values[i]}, torch::kDouble);
     set.samples.push_back(std::move(s));
   }
-  (void)revised;
   return set;
 }
 
