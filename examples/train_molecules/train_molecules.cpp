@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
   const auto counts = element_counts(data.train);
   std::vector<double> targets;
   for (const auto& s : data.train) targets.push_back(total(s));
-  const auto fit = std::get<0>(torch::linalg_lstsq(counts, torch::tensor(targets, torch::kDouble).unsqueeze(1), {}, {})).squeeze(1);
+  // Minimum-norm least squares through the pseudo-inverse (most of the 119 element columns are
+  // empty, which LAPACK's default lstsq driver here returned as an all-zero solution).
+  const auto fit = torch::matmul(torch::linalg_pinv(counts), torch::tensor(targets, torch::kDouble));
   double train_mean = 0;
   for (const double t : targets) train_mean += t / targets.size();
 
