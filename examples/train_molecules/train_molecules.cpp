@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   double train_mean = 0;
   for (const double t : targets) train_mean += t / targets.size();
 
-  models::MolecularTransformer model(models::MolecularTransformerOptions().embed_dim(64).num_heads(8).num_layers(4).rpe_bins(32).cutoff(forces ? 4.0 : 5.0));
+  models::MolecularTransformer model(models::MolecularTransformerOptions().embed_dim(64).num_heads(forces ? 16 : 8).num_layers(4).rpe_bins(32).cutoff(forces ? 4.0 : 5.0));
   {
     torch::NoGradGuard guard;
     model->atom_reference->weight.copy_(fit.to(torch::kFloat).unsqueeze(1).narrow(0, 0, model->atom_reference->weight.size(0)));
