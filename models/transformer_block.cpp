@@ -56,6 +56,8 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch:
   check.bind("E", options.embed_dim(), "the block");
   check(x, "x", {"B", "L", "E"});
   check.optional(key_padding_mask, "key_padding_mask", {"B", "L"});
+  TOPO_CHECK_ARG(!(options.combiner() && (options.rpe_dim() > 0 || mask != nullptr)), "TransformerBlock", "options.combiner",
+                 "false when an RPE or a mask is used", "true");
   if (rpe) {
     TOPO_CHECK_ARG(pos.defined(), "TransformerBlock", "pos", "positions [B, L, rpe_dim] (the block has an RPE)",
                    "undefined");
@@ -65,8 +67,14 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch:
   const auto qkv_out = qkv(norm1(x)).view({b, l, 3, h, -1}).permute({2, 0, 3, 1, 4});
   auto q = qkv_out[0], k = qkv_out[1];
   const auto v = qkv_out[2];
-  if (is_training()) phi->step();
   torch::Tensor attended;
+  if (options.combiner()) {
+    attended = attention::combiner_attention(
+        q, k, v, attention::CombinerFuncOptions().variant(options.combiner_variant()).key_padding_mask(key_padding_mask));
+    auto y = x + dropout(out(attended.transpose(1, 2).reshape({b, l, options.embed_dim()})));
+    return y + dropout(mlp->forward(norm2(y)));
+  }
+  if (is_training()) phi->step();
   std::optional<attention::LowRankMask> low_rank;
   if (rpe) {
     const auto [fq, fk] = rpe(pos);

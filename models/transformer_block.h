@@ -12,6 +12,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "attention/combiner_attention.h"
 #include "attention/feature_map.h"
 #include "attention/masks/mask.h"
 #include "geometry/spectral_rpe.h"
@@ -35,6 +36,10 @@ struct TransformerBlockOptions {
   TORCH_ARG(int64_t, rpe_features) = 16;
   TORCH_ARG(geometry::SpectralFamily, rpe_family) = geometry::SpectralFamily::kGaussianMixture;
   TORCH_ARG(double, rpe_length_scale) = 0.5;
+  /// Use Combiner attention (full attention capability, sub-quadratic) instead of masked
+  /// linear attention; the RPE and extra masks do not apply then.
+  TORCH_ARG(bool, combiner) = false;
+  TORCH_ARG(attention::CombinerVariant, combiner_variant) = attention::CombinerVariant::kFixed;
 };
 
 class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {

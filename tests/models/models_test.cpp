@@ -37,6 +37,14 @@ TEST(TransformerBlock, PaddingAndPermutationInvariance) {
     const auto perm = torch::randperm(7);
     EXPECT_TENSOR_CLOSE(block->forward(x.index_select(1, perm), {}, pos.index_select(1, perm)), out.index_select(1, perm), {1e-4, 1e-5});
   }
+  // Combiner attention as the alternative: padding-invariant too.
+  TransformerBlock combiner(TransformerBlockOptions(16, 4).combiner(true).combiner_variant(attention::CombinerVariant::kLogsparse));
+  combiner->eval();
+  const auto xc = torch::randn({1, 7, 16});
+  auto padc = torch::zeros({1, 9}, torch::kBool);
+  padc[0].slice(0, 7).fill_(true);
+  EXPECT_TENSOR_CLOSE(combiner->forward(torch::cat({xc, torch::randn({1, 2, 16})}, 1), padc).slice(1, 0, 7), combiner->forward(xc),
+                      {1e-4, 1e-5});
   TransformerBlock with_rpe(TransformerBlockOptions(16, 4).rpe_dim(2));
   EXPECT_THROW_WITH(with_rpe->forward(torch::randn({1, 5, 16})), "`pos` must be positions [B, L, rpe_dim]");
 }
