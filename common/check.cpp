@@ -149,4 +149,9 @@ ShapeChecker& ShapeChecker::same_device(
   return *this;
 }
 
+std::string value_range(const torch::Tensor& tensor) {
+  if (tensor.numel() == 0) return "no values";
+  return c10::str("values in [", tensor.min().item<int64_t>(), ", ", tensor.max().item<int64_t>(), "]");
+}
+
 }  // namespace topo

@@ -106,5 +106,7 @@ class ShapeChecker {
 
 /// "[2, 3, 4]" for error messages.
 std::string shape_string(const torch::Tensor& tensor);
+/// "values in [min, max]" of a (non-empty) integer tensor, for index errors.
+std::string value_range(const torch::Tensor& tensor);
 
 }  // namespace topo

@@ -94,11 +94,11 @@ torch::Tensor edge_lengths(const torch::Tensor& edge_index, const torch::Tensor&
     TOPO_CHECK_ARG(edge_index[0].min().item<int64_t>() >= 0 &&
                        edge_index[0].max().item<int64_t>() < pos_source.size(0),
                    "edge_lengths", "edge_index[0]",
-                   "in [0, " + std::to_string(pos_source.size(0)) + ")", "an index out of range");
+                   "in [0, " + std::to_string(pos_source.size(0)) + ")", value_range(edge_index[0]));
     TOPO_CHECK_ARG(edge_index[1].min().item<int64_t>() >= 0 &&
                        edge_index[1].max().item<int64_t>() < target.size(0),
                    "edge_lengths", "edge_index[1]",
-                   "in [0, " + std::to_string(target.size(0)) + ")", "an index out of range");
+                   "in [0, " + std::to_string(target.size(0)) + ")", value_range(edge_index[1]));
   }
   const auto delta = pos_source.index_select(0, edge_index[0]) - target.index_select(0, edge_index[1]);
   // sqrt has an infinite derivative at 0 (self loops, duplicates): differentiate a safe form.

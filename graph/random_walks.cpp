@@ -34,7 +34,7 @@ RandomWalks sample_random_walks(const Graph& graph, const RandomWalkOptions& opt
   if (starts.numel() > 0) {
     TOPO_CHECK_ARG(starts.min().item<int64_t>() >= 0 && starts.max().item<int64_t>() < graph.num_nodes(),
                    "sample_random_walks", "starts", c10::str("node ids in [0, ", graph.num_nodes(), ")"),
-                   "an id out of range");
+                   value_range(starts));
   }
   const int64_t per = options.walks_per_node(), steps = options.max_length();
   const int64_t walks = starts.size(0) * per;

@@ -83,7 +83,7 @@ RootedForest root_forest_on_tokens(const Graph& graph, const torch::Tensor& tree
     TOPO_CHECK_ARG(tree_edges.min().item<int64_t>() >= 0 &&
                        tree_edges.max().item<int64_t>() < graph.num_nodes(),
                    "root_forest_on_tokens", "tree_edges",
-                   c10::str("node ids in [0, ", graph.num_nodes(), ")"), "an id out of range");
+                   c10::str("node ids in [0, ", graph.num_nodes(), ")"), value_range(tree_edges));
   }
   const auto tokens = node_to_token(graph, length);
   const auto edges = tokens.index({tree_edges.cpu()});

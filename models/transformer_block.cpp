@@ -50,30 +50,10 @@ void TransformerBlockImpl::reset() {
   }
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask,
-                                            const torch::Tensor& pos, attention::Mask* mask) {
-  ShapeChecker check("TransformerBlock");
-  check.bind("E", options.embed_dim(), "the block");
-  check(x, "x", {"B", "L", "E"});
-  check.optional(key_padding_mask, "key_padding_mask", {"B", "L"});
-  TOPO_CHECK_ARG(!(options.combiner() && (options.rpe_dim() > 0 || mask != nullptr)), "TransformerBlock", "options.combiner",
-                 "false when an RPE or a mask is used", "true");
-  if (rpe) {
-    TOPO_CHECK_ARG(pos.defined(), "TransformerBlock", "pos", "positions [B, L, rpe_dim] (the block has an RPE)",
-                   "undefined");
-    check(pos, "pos", {"B", "L", options.rpe_dim()});
-  }
-  const int64_t b = x.size(0), l = x.size(1), h = options.num_heads();
-  const auto qkv_out = qkv(norm1(x)).view({b, l, 3, h, -1}).permute({2, 0, 3, 1, 4});
-  auto q = qkv_out[0], k = qkv_out[1];
-  const auto v = qkv_out[2];
+torch::Tensor TransformerBlockImpl::masked_linear(torch::Tensor q, torch::Tensor k, const torch::Tensor& v,
+                                                 const torch::Tensor& key_padding_mask, const torch::Tensor& pos,
+                                                 attention::Mask* mask) {
   torch::Tensor attended;
-  if (options.combiner()) {
-    attended = attention::combiner_attention(
-        q, k, v, attention::CombinerFuncOptions().variant(options.combiner_variant()).key_padding_mask(key_padding_mask));
-    auto y = x + dropout(out(attended.transpose(1, 2).reshape({b, l, options.embed_dim()})));
-    return y + dropout(mlp->forward(norm2(y)));
-  }
   if (is_training()) phi->step();
   std::optional<attention::LowRankMask> low_rank;
   if (rpe) {
@@ -101,6 +81,31 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch:
     attended = attention::linear_attention(phi_q, phi_k, v,
                                            attention::LinearAttentionFuncOptions().key_padding_mask(key_padding_mask));
   }
+  return attended;
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask,
+                                            const torch::Tensor& pos, attention::Mask* mask) {
+  ShapeChecker check("TransformerBlock");
+  check.bind("E", options.embed_dim(), "the block");
+  check(x, "x", {"B", "L", "E"});
+  check.optional(key_padding_mask, "key_padding_mask", {"B", "L"});
+  TOPO_CHECK_ARG(!(options.combiner() && (options.rpe_dim() > 0 || mask != nullptr)), "TransformerBlock", "options.combiner",
+                 "false when an RPE or a mask is used", "true");
+  if (rpe) {
+    TOPO_CHECK_ARG(pos.defined(), "TransformerBlock", "pos", "positions [B, L, rpe_dim] (the block has an RPE)",
+                   "undefined");
+    check(pos, "pos", {"B", "L", options.rpe_dim()});
+  }
+  const int64_t b = x.size(0), l = x.size(1), h = options.num_heads();
+  const auto qkv_out = qkv(norm1(x)).view({b, l, 3, h, -1}).permute({2, 0, 3, 1, 4});
+  const auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
+  const auto attended = options.combiner()
+                            ? attention::combiner_attention(q, k, v,
+                                                            attention::CombinerFuncOptions()
+                                                                .variant(options.combiner_variant())
+                                                                .key_padding_mask(key_padding_mask))
+                            : masked_linear(q, k, v, key_padding_mask, pos, mask);
   auto y = x + dropout(out(attended.transpose(1, 2).reshape({b, l, options.embed_dim()})));
   return y + dropout(mlp->forward(norm2(y)));
 }

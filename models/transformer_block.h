@@ -51,6 +51,10 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
   /// block has an RPE; `mask` an optional extra mask (multiplied with the RPE's). → [B, L, E].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask = {},
                         const torch::Tensor& pos = {}, attention::Mask* mask = nullptr);
+  /// forward()'s attention when not Combiner: feature maps, RPE and masks → [B, H, L, D].
+  torch::Tensor masked_linear(torch::Tensor q, torch::Tensor k, const torch::Tensor& v,
+                              const torch::Tensor& key_padding_mask, const torch::Tensor& pos,
+                              attention::Mask* mask);
 
   TransformerBlockOptions options;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};

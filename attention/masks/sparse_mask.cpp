@@ -30,14 +30,18 @@ SparseMaskImpl::SparseMaskImpl(torch::Tensor edge_index_, torch::Tensor values_,
                        edge_index[0].max().item<int64_t>() < batch_size * length,
                    "SparseMask", "edge_index[0]",
                    c10::str("in [0, batch_size·length = ", batch_size * length, ")"),
-                   "an index out of range");
+                   value_range(edge_index[0]));
     TOPO_CHECK_ARG(edge_index[1].min().item<int64_t>() >= 0 &&
                        edge_index[1].max().item<int64_t>() < batch_size * key_length,
                    "SparseMask", "edge_index[1]",
                    c10::str("in [0, batch_size·key_length = ", batch_size * key_length, ")"),
-                   "an index out of range");
-    TOPO_CHECK_ARG(query_batch.equal(key_batch), "SparseMask", "edge_index",
-                   "edges inside one batch element", "an edge between two batch elements");
+                   value_range(edge_index[1]));
+    if (!query_batch.equal(key_batch)) {
+      const int64_t e = (query_batch != key_batch).nonzero()[0][0].item<int64_t>();
+      TOPO_CHECK_ARG(false, "SparseMask", "edge_index", "edges inside one batch element",
+                     c10::str("edge ", e, " from batch element ", query_batch[e].item<int64_t>(), " to ",
+                              key_batch[e].item<int64_t>()));
+    }
   }
 }
 

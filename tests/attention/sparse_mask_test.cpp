@@ -35,9 +35,9 @@ TEST(SparseMask, MaskedAttentionMatchesDenseReference) {
 
 TEST(SparseMask, BadInputGivesClearErrors) {
   EXPECT_THROW_WITH(SparseMask(torch::tensor({{0}, {5}}), torch::ones({1, 1}), 2, 4),
-                    "edges inside one batch element");
+                    "edges inside one batch element, got edge 0 from batch element 0 to 1");
   EXPECT_THROW_WITH(SparseMask(torch::tensor({{0}, {9}}), torch::ones({1, 1}), 2, 4),
-                    "`edge_index[1]` must be in [0, batch_size·key_length = 8)");
+                    "`edge_index[1]` must be in [0, batch_size·key_length = 8), got values in [9, 9]");
   EXPECT_THROW_WITH(SparseMask(torch::tensor({{0}, {1}}), torch::ones({1, 2}), 2, 4), "`values`");
   SparseMask mask(torch::tensor({{0}, {1}}), torch::ones({2, 1}), 2, 4);
   EXPECT_THROW_WITH(mask->apply(torch::randn({2, 3, 4, 2})), "2 heads");
