@@ -5,10 +5,6 @@
 
 #include <memory>
 
-#include "attention/masks/graph_kernel_mask.h"
-#include "attention/masks/graph_random_feature_mask.h"
-#include "attention/masks/sparse_mask.h"
-#include "attention/masks/tree_exp_mask.h"
 #include "common/check.h"
 #include "geometry/point_cloud.h"
 #include "graph/graph.h"
@@ -17,6 +13,10 @@ namespace topo::models {
 
 GraphAttentionLayerImpl::GraphAttentionLayerImpl(const GraphAttentionLayerOptions& options_) : options(options_) { reset(); }
 
+GraphMaskSettings GraphAttentionLayerImpl::mask_settings() const {
+  return {options.num_heads(), options.num_steps(), options.walks_per_node(), options.num_trees()};
+}
+
 void GraphAttentionLayerImpl::reset() {
   const auto& o = options;
   block = register_module("block", TransformerBlock(TransformerBlockOptions(o.embed_dim(), o.num_heads())
@@ -24,19 +24,8 @@ void GraphAttentionLayerImpl::reset() {
                                                         .num_features(o.num_features())
                                                         .dropout(o.dropout())
                                                         .layer_id(o.layer_id())));
-  const int64_t h = o.num_heads();
-  switch (o.mask()) {
-    case GraphMaskKind::kDiffusion: mask_parameter = register_parameter("diffusion_time", torch::ones({h})); break;
-    case GraphMaskKind::kRandomWalkKernel:
-      mask_parameter = register_parameter("alpha", torch::pow(0.5, torch::arange(o.num_steps() + 1, torch::kFloat)).repeat({h, 1}));
-      break;
-    case GraphMaskKind::kGraphRandomFeatures:
-      mask_parameter = register_parameter(
-          "modulation_logits",
-          torch::log(torch::expm1(torch::exp(-0.5 * torch::arange(o.num_steps() + 1, torch::kFloat)))).repeat({h, 1}));
-      break;
-    case GraphMaskKind::kSpanningTree: mask_parameter = register_parameter("lambda", torch::full({h}, -1.0)); break;
-    default: break;
+  if (auto initial = initial_graph_mask_parameter(o.mask(), mask_settings()); initial.defined()) {
+    mask_parameter = register_parameter(graph_mask_parameter_name(o.mask()), initial);
   }
 }
 
@@ -47,46 +36,8 @@ torch::Tensor GraphAttentionLayerImpl::forward(const torch::Tensor& x, const tor
   const auto ids = batch.defined() ? batch : torch::zeros({x.size(0)}, torch::dtype(torch::kLong).device(x.device()));
   const graph::Graph g(edge_index.cpu(), edge_weight, x.size(0), ids.cpu());
   auto [padded, padding] = geometry::to_padded(x, ids, g.num_graphs());
-  const int64_t length = padded.size(1), graphs = g.num_graphs();
-  std::shared_ptr<attention::Mask> mask;
-  const int64_t h = options.num_heads();
-  switch (options.mask()) {
-    case GraphMaskKind::kNone: break;
-    case GraphMaskKind::kAdjacency: {
-      const auto tokens = graph::node_to_token(g, length);
-      const auto loops = torch::arange(x.size(0), torch::kLong);
-      const auto edges = torch::cat({g.edge_index(), torch::stack({loops, loops})}, 1);
-      const auto weights = torch::cat({g.weight(), torch::ones({x.size(0)}, torch::kDouble)}).to(x.scalar_type()).unsqueeze(0);
-      mask = std::make_shared<attention::SparseMaskImpl>(tokens.index({edges}), weights, graphs, length);
-      break;
-    }
-    case GraphMaskKind::kDiffusion: {
-      auto m = std::make_shared<attention::DiffusionMaskImpl>(attention::DiffusionMaskOptions(h).tolerance(1e-6), g, length);
-      m->time = mask_parameter;  // gradients reach the layer's parameter
-      mask = m;
-      break;
-    }
-    case GraphMaskKind::kRandomWalkKernel: {
-      auto m = std::make_shared<attention::RandomWalkKernelMaskImpl>(attention::RandomWalkKernelMaskOptions(h, options.num_steps()), g, length);
-      m->alpha = mask_parameter;
-      mask = m;
-      break;
-    }
-    case GraphMaskKind::kGraphRandomFeatures: {
-      auto m = std::make_shared<attention::GraphRandomFeatureMaskImpl>(
-          attention::GraphRandomFeatureMaskOptions(h).max_length(options.num_steps()).walks_per_node(options.walks_per_node()), g, length);
-      m->modulation_logits = mask_parameter;
-      mask = m;
-      break;
-    }
-    case GraphMaskKind::kSpanningTree: {
-      auto m = std::make_shared<attention::SpanningTreeMaskImpl>(attention::SpanningTreeMaskOptions(h).num_trees(options.num_trees()), g, length);
-      m->lambda = mask_parameter;
-      mask = m;
-      break;
-    }
-  }
-  if (mask) mask->to(x.device(), x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+  const auto mask = make_graph_mask(options.mask(), mask_settings(), g, padded.size(1), mask_parameter, x.device(),
+                                    x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
   const auto out = block->forward(padded, padding, {}, mask.get());
   return geometry::from_padded(out, padding);
 }

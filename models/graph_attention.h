@@ -12,18 +12,10 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "models/graph_masks.h"
 #include "models/transformer_block.h"
 
 namespace topo::models {
-
-enum class GraphMaskKind {
-  kNone,                 ///< plain linear attention over each graph (no topology)
-  kAdjacency,            ///< M = A + I (exact, sparse): attention along edges, as GAT
-  kDiffusion,            ///< M = exp(t_h W), learnable t
-  kRandomWalkKernel,     ///< M = Σ_k α_{h,k} W^k, learnable α
-  kGraphRandomFeatures,  ///< M ≈ Φ_Q Φ_Kᵀ (GRFs), learnable modulation, O(N)
-  kSpanningTree,         ///< mean of exp(λ_h dist_T) over random spanning trees
-};
 
 struct GraphAttentionLayerOptions {
   GraphAttentionLayerOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
@@ -48,6 +40,8 @@ class GraphAttentionLayerImpl : public torch::nn::Cloneable<GraphAttentionLayerI
   /// sorted (undefined: one graph), `edge_weight` [E] optional → [N, E].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& batch = {},
                         const torch::Tensor& edge_weight = {});
+
+  GraphMaskSettings mask_settings() const;
 
   GraphAttentionLayerOptions options;
   TransformerBlock block{nullptr};

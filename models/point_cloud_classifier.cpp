@@ -3,7 +3,13 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "common/check.h"
+#include "geometry/farthest_point_sampling.h"
+#include "geometry/knn.h"
+#include "geometry/point_cloud.h"
+#include "graph/graph.h"
 
 namespace topo::models {
 
@@ -15,6 +21,11 @@ void PointCloudClassifierImpl::reset() {
   const auto& o = options;
   TOPO_CHECK_ARG(o.pos_dim() >= 1, "PointCloudClassifier", "pos_dim", ">= 1", o.pos_dim());
   TOPO_CHECK_ARG(o.num_classes() >= 2, "PointCloudClassifier", "num_classes", ">= 2", o.num_classes());
+  TOPO_CHECK_ARG(o.num_stages() >= 1 && o.num_stages() <= o.num_layers(), "PointCloudClassifier", "num_stages",
+                 c10::str("in [1, num_layers=", o.num_layers(), "]"), o.num_stages());
+  TOPO_CHECK_ARG(o.downsample_ratio() > 0 && o.downsample_ratio() <= 1, "PointCloudClassifier", "downsample_ratio",
+                 "in (0, 1]", o.downsample_ratio());
+  TOPO_CHECK_ARG(o.knn() >= 1, "PointCloudClassifier", "knn", ">= 1", o.knn());
   const int64_t in = o.pos_dim() + o.feature_dim() + 2 * o.position_frequencies(), e = o.embed_dim();
   position_frequencies = register_buffer(
       "position_frequencies", torch::randn({o.pos_dim(), o.position_frequencies()}) * o.position_frequency_scale());
@@ -29,6 +40,18 @@ void PointCloudClassifierImpl::reset() {
                                            .rpe_dim(o.rpe_features() > 0 ? o.pos_dim() : 0)
                                            .rpe_features(std::max<int64_t>(o.rpe_features(), 1))
                                            .rpe_length_scale(o.rpe_length_scale())));
+  }
+  graph_mask_parameters.clear();
+  const GraphMaskSettings settings{o.num_heads(), o.graph_mask_steps()};
+  for (int64_t i = 0; i < o.num_layers(); ++i) {
+    auto initial = initial_graph_mask_parameter(o.graph_mask(), settings);
+    graph_mask_parameters.push_back(
+        initial.defined() ? register_parameter(c10::str("graph_mask_", i, "_", graph_mask_parameter_name(o.graph_mask())), initial)
+                          : torch::Tensor());
+  }
+  downsample = register_module("downsample", torch::nn::ModuleList());
+  for (int64_t i = 1; i < o.num_stages(); ++i) {
+    downsample->push_back(torch::nn::Sequential(torch::nn::Linear(e + o.pos_dim(), e), torch::nn::GELU(), torch::nn::Linear(e, e)));
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({e})));
   head = register_module("head", torch::nn::Sequential(torch::nn::Linear(2 * e, e), torch::nn::GELU(),
@@ -53,7 +76,76 @@ torch::Tensor PointCloudClassifierImpl::forward(const torch::Tensor& pos, const 
     inputs.push_back(torch::cos(angle));
   }
   auto h = embed->forward(torch::cat(inputs, -1));
-  for (const auto& block : *blocks) h = block->as<TransformerBlock>()->forward(h, key_padding_mask, pos);
+  const bool hierarchical = options.num_stages() > 1 || options.graph_mask() != GraphMaskKind::kNone;
+  if (!hierarchical) {
+    for (const auto& block : *blocks) h = block->as<TransformerBlock>()->forward(h, key_padding_mask, pos);
+    return pool(h, key_padding_mask);
+  }
+  // Ragged form (graph b on the first n_b tokens, as the graph masks and FPS expect).
+  const auto padding = key_padding_mask.defined() ? key_padding_mask : torch::zeros({pos.size(0), pos.size(1)}, torch::dtype(torch::kBool).device(pos.device()));
+  const int64_t clouds = pos.size(0);
+  auto batch = torch::repeat_interleave((~padding).sum(1).cpu()).to(pos.device());
+  auto flat_pos = geometry::from_padded(pos, padding), flat_h = geometry::from_padded(h, padding);
+  const auto stages = stage_starts();
+  const GraphMaskSettings settings{options.num_heads(), options.graph_mask_steps()};
+  torch::Tensor stage_padding;
+  for (int64_t stage = 0; stage + 1 < static_cast<int64_t>(stages.size()); ++stage) {
+    if (stage > 0) std::tie(flat_h, flat_pos, batch) = downsample_points(stage - 1, flat_h, flat_pos, batch);
+    auto [stage_h, padded_mask] = geometry::to_padded(flat_h, batch, clouds);
+    const auto stage_pos = geometry::to_padded(flat_pos, batch, clouds).first;
+    std::optional<graph::Graph> knn_graph;
+    if (options.graph_mask() != GraphMaskKind::kNone) {
+      const auto cpu_pos = flat_pos.detach().cpu(), cpu_batch = batch.cpu();
+      knn_graph.emplace(geometry::knn_graph(cpu_pos, options.knn(), cpu_batch), torch::Tensor(), cpu_pos.size(0), cpu_batch);
+    }
+    for (int64_t i = stages[stage]; i < stages[stage + 1]; ++i) {
+      std::shared_ptr<attention::Mask> mask;
+      if (knn_graph) {
+        mask = make_graph_mask(options.graph_mask(), settings, *knn_graph, stage_h.size(1), graph_mask_parameters[i],
+                               h.device(), h.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+      }
+      stage_h = blocks[i]->as<TransformerBlock>()->forward(stage_h, padded_mask, stage_pos, mask.get());
+    }
+    flat_h = geometry::from_padded(stage_h, padded_mask);
+    h = stage_h;
+    stage_padding = padded_mask;
+  }
+  return pool(h, stage_padding);
+}
+
+std::vector<int64_t> PointCloudClassifierImpl::stage_starts() const {
+  std::vector<int64_t> starts{0};
+  const int64_t n = options.num_layers(), stages = options.num_stages();
+  for (int64_t s = 0; s < stages; ++s) starts.push_back(starts.back() + n / stages + (s < n % stages ? 1 : 0));
+  return starts;
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> PointCloudClassifierImpl::downsample_points(
+    int64_t transition, const torch::Tensor& h, const torch::Tensor& pos, const torch::Tensor& batch) {
+  const auto cpu_pos = pos.detach().cpu(), cpu_batch = batch.cpu();
+  const auto kept = geometry::farthest_point_sampling(cpu_pos, cpu_batch, options.downsample_ratio(), is_training());
+  const auto kept_batch = cpu_batch.index_select(0, kept);
+  // Neighbourhoods as a fixed [M, k] table; a cloud with fewer than k points repeats the
+  // centre (its own nearest point), which leaves the max unchanged.
+  const auto edges = geometry::knn(cpu_pos, cpu_pos.index_select(0, kept), options.knn(), cpu_batch, kept_batch);
+  const int64_t m = kept.size(0), k = options.knn();
+  auto neighbours = kept.unsqueeze(1).repeat({1, k});
+  if (edges.size(1) > 0) {
+    const auto counts = torch::bincount(edges[0], {}, m);
+    const auto first = torch::cumsum(counts, 0) - counts;
+    const auto rank = torch::arange(edges.size(1)) - first.index_select(0, edges[0]);
+    neighbours.index_put_({edges[0], rank}, edges[1]);
+  }
+  neighbours = neighbours.to(pos.device());
+  const auto centres = pos.index_select(0, kept.to(pos.device()));
+  const auto relative = pos.index_select(0, neighbours.flatten()).view({m, k, -1}) - centres.unsqueeze(1);
+  const auto gathered = h.index_select(0, neighbours.flatten()).view({m, k, -1});
+  const auto pooled = std::get<0>(
+      downsample[transition]->as<torch::nn::Sequential>()->forward(torch::cat({gathered, relative}, -1)).max(1));
+  return {pooled, centres, kept_batch.to(batch.device())};
+}
+
+torch::Tensor PointCloudClassifierImpl::pool(torch::Tensor h, const torch::Tensor& key_padding_mask) {
   h = norm(h);
   // Masked mean and max over the real points.
   const auto real = key_padding_mask.defined() ? (~key_padding_mask).unsqueeze(-1).to(h.scalar_type())

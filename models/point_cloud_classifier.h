@@ -3,8 +3,11 @@
 /// Point-cloud classification with topologically masked linear attention: points (any
 /// dimension: 2-D digits, 3-D shapes) are embedded from their coordinates and features, pass
 /// through transformer blocks whose attention carries an FLT spectral RPE over the points'
-/// positions (and, optionally, a graph random-feature mask over their kNN graph), and are
-/// pooled (masked mean and max) into class logits.
+/// positions and, optionally, a graph mask over their kNN graph (each block its own mask
+/// parameters). Optionally hierarchical: the blocks form stages, and between stages farthest
+/// point sampling keeps a fraction of the points, whose features are max-pooled from their
+/// nearest points of the previous stage (PointNet++'s set abstraction). The last stage's
+/// points are pooled (masked mean and max) into class logits.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -14,6 +17,10 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <tuple>
+#include <vector>
+
+#include "models/graph_masks.h"
 #include "models/transformer_block.h"
 
 namespace topo::models {
@@ -38,6 +45,17 @@ struct PointCloudClassifierOptions {
   /// [sin(2π B r), cos(2π B r)] with B ~ N(0, scale²) fixed at construction (0: none).
   TORCH_ARG(int64_t, position_frequencies) = 16;
   TORCH_ARG(double, position_frequency_scale) = 1.0;
+  /// Graph mask over the kNN graph of each stage's points (kNone: FLT RPE only).
+  TORCH_ARG(GraphMaskKind, graph_mask) = GraphMaskKind::kNone;
+  /// Neighbours of the kNN graph and of the pooling neighbourhoods.
+  TORCH_ARG(int64_t, knn) = 16;
+  /// Random-walk kernel steps / GRF walk length of the graph mask.
+  TORCH_ARG(int64_t, graph_mask_steps) = 4;
+  /// Stages of blocks (num_layers split evenly, earlier stages take the remainder); between
+  /// two stages every cloud keeps ceil(downsample_ratio · n) points by farthest point sampling
+  /// (random first point in training, the first point in eval).
+  TORCH_ARG(int64_t, num_stages) = 1;
+  TORCH_ARG(double, downsample_ratio) = 0.25;
 };
 
 class PointCloudClassifierImpl : public torch::nn::Cloneable<PointCloudClassifierImpl> {
@@ -49,8 +67,21 @@ class PointCloudClassifierImpl : public torch::nn::Cloneable<PointCloudClassifie
   torch::Tensor forward(const torch::Tensor& pos, const torch::Tensor& x = {},
                         const torch::Tensor& key_padding_mask = {});
 
+  /// Index of the first block of each stage, and num_layers at the end.
+  std::vector<int64_t> stage_starts() const;
+  /// Set abstraction between stages: (features, positions, batch) of the points kept by FPS.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> downsample_points(int64_t transition, const torch::Tensor& h,
+                                                                          const torch::Tensor& pos,
+                                                                          const torch::Tensor& batch);
+  /// Final norm, masked mean + max pooling and the head → logits.
+  torch::Tensor pool(torch::Tensor h, const torch::Tensor& key_padding_mask);
+
   PointCloudClassifierOptions options;
   torch::nn::Sequential embed{nullptr};
+  /// Per block: the graph mask's parameter (undefined without one).
+  std::vector<torch::Tensor> graph_mask_parameters;
+  /// Per stage transition: the set-abstraction MLP on [feature, relative position].
+  torch::nn::ModuleList downsample{nullptr};
   torch::Tensor position_frequencies;  ///< buffer [pos_dim, F]
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};

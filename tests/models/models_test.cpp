@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "datasets/batching.h"
+#include "geometry/farthest_point_sampling.h"
 #include "models/graph_attention.h"
 #include "models/plots.h"
 #include "models/molecular_transformer.h"
@@ -243,6 +244,83 @@ TEST(GraphAttentionLayer, EveryMaskOnAGraphBatchIsPermutationEquivariantAndTrain
   }
   GraphTransformer model(GraphTransformerOptions(8, 3).embed_dim(16).num_heads(2).num_layers(2));
   EXPECT_EQ(model(x, edges, batch).sizes(), (std::vector<int64_t>{2, 3}));
+}
+
+}  // namespace
+}  // namespace topo::models
+
+namespace topo::models {
+namespace {
+
+TEST(PointCloudClassifier, GraphMasksOnTheKnnGraphAreOrderAndPaddingInvariantAndTrain) {
+  for (const auto kind : {GraphMaskKind::kAdjacency, GraphMaskKind::kDiffusion, GraphMaskKind::kRandomWalkKernel}) {
+    torch::manual_seed(20);
+    PointCloudClassifier model(
+        PointCloudClassifierOptions(3, 0, 4).embed_dim(16).num_heads(2).num_layers(2).num_features(8).dropout(0).graph_mask(kind).knn(4));
+    model->eval();
+    const auto pos = torch::rand({2, 11, 3});
+    const auto logits = model(pos);
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 4}));
+    const auto perm = torch::randperm(11);
+    EXPECT_TENSOR_CLOSE(model(pos.index_select(1, perm)), logits, {1e-4, 1e-5});
+    // Padding anywhere (here: in front of cloud 0's points) changes nothing.
+    auto pad = torch::zeros({2, 14}, torch::kBool);
+    pad[0].slice(0, 0, 3).fill_(true);
+    pad[1].slice(0, 11).fill_(true);
+    const auto junk = torch::rand({3, 3}) * 9;
+    const auto padded = torch::stack({torch::cat({junk, pos[0]}), torch::cat({pos[1], junk})});
+    EXPECT_TENSOR_CLOSE(model->forward(padded, {}, pad), logits, {1e-4, 1e-5});
+    model->train();
+    torch::nn::functional::cross_entropy(model(pos), torch::tensor({1, 3})).backward();
+    for (const auto& p : model->named_parameters()) {
+      if (p.key().rfind("downsample", 0) == 0) continue;
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    }
+    if (kind != GraphMaskKind::kAdjacency) {
+      EXPECT_GT(model->graph_mask_parameters[1].grad().abs().sum().item<float>(), 0.0f);
+    }
+  }
+}
+
+TEST(PointCloudClassifier, DownsamplingMaxPoolsEachFarthestPointNeighbourhood) {
+  torch::manual_seed(21);
+  const int64_t k = 3;
+  PointCloudClassifier model(
+      PointCloudClassifierOptions(2, 1, 3).embed_dim(8).num_heads(2).num_layers(3).num_features(8).dropout(0).num_stages(2).downsample_ratio(0.5).knn(k));
+  EXPECT_EQ(model->stage_starts(), (std::vector<int64_t>{0, 2, 3}));
+  model->eval();
+  // Cloud 0 has 7 points, cloud 1 only 2 (< k: its neighbourhoods repeat the centre).
+  const auto pos = torch::rand({9, 2}), h = torch::randn({9, 8});
+  const auto batch = torch::tensor({0, 0, 0, 0, 0, 0, 0, 1, 1});
+  const auto [pooled, centres, kept_batch] = model->downsample_points(0, h, pos, batch);
+  const auto kept = geometry::farthest_point_sampling(pos, batch, 0.5, false);
+  ASSERT_EQ(kept.size(0), 4 + 1);
+  EXPECT_TRUE(centres.equal(pos.index_select(0, kept)));
+  EXPECT_TRUE(kept_batch.equal(batch.index_select(0, kept)));
+  // Brute force: distances to every point of the same cloud, the k nearest, MLP, max.
+  auto& mlp = *model->downsample[0]->as<torch::nn::Sequential>();
+  for (int64_t i = 0; i < kept.size(0); ++i) {
+    const auto centre = pos[kept[i].item<int64_t>()];
+    const auto same = (batch == kept_batch[i]).nonzero().flatten();
+    const auto d = (pos.index_select(0, same) - centre).norm(2, 1);
+    const auto nearest = same.index_select(0, std::get<1>(d.sort()).slice(0, 0, std::min<int64_t>(k, same.size(0))));
+    const auto out = mlp.forward(torch::cat({h.index_select(0, nearest), pos.index_select(0, nearest) - centre}, 1));
+    EXPECT_TENSOR_CLOSE(pooled[i], std::get<0>(out.max(0)), {1e-5, 1e-6});
+  }
+  // The whole model: padding-invariant, and every parameter trains.
+  const auto cloud = torch::rand({1, 10, 2}), x = torch::rand({1, 10, 1});
+  const auto alone = model(cloud, x);
+  auto pad = torch::zeros({2, 10}, torch::kBool);
+  pad[1].slice(0, 6).fill_(true);
+  const auto batched = model(torch::cat({cloud, torch::rand({1, 10, 2})}), torch::cat({x, torch::rand({1, 10, 1})}), pad);
+  EXPECT_TENSOR_CLOSE(batched[0], alone[0], {1e-4, 1e-5});
+  model->train();
+  torch::nn::functional::cross_entropy(batched, torch::tensor({0, 2})).backward();
+  for (const auto& p : model->named_parameters()) {
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+  }
+  EXPECT_THROW_WITH(PointCloudClassifier(PointCloudClassifierOptions(2, 0, 3).num_layers(2).num_stages(3)),
+                    "num_stages");
 }
 
 }  // namespace
