@@ -13,21 +13,34 @@
 namespace topo::datasets {
 namespace {
 
-/// One-hot rows for labels mapped to their rank among the distinct values.
-torch::Tensor one_hot(const std::vector<int64_t>& labels) {
-  auto values = labels;
+std::vector<int64_t> distinct(std::vector<int64_t> values) {
   std::sort(values.begin(), values.end());
   values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
+}
+
+/// One-hot rows for labels mapped to their rank among `values` (sorted); a label outside
+/// them is an error naming `file` and the line.
+torch::Tensor one_hot(const std::vector<int64_t>& labels, const std::vector<int64_t>& values, const std::string& file) {
   auto out = torch::zeros({static_cast<int64_t>(labels.size()), static_cast<int64_t>(values.size())});
+  auto rows = out.accessor<float, 2>();
   for (size_t i = 0; i < labels.size(); ++i) {
-    out[i][std::lower_bound(values.begin(), values.end(), labels[i]) - values.begin()] = 1.0f;
+    const auto it = std::lower_bound(values.begin(), values.end(), labels[i]);
+    if (it == values.end() || *it != labels[i]) {
+      std::string known;
+      for (const auto v : values) known += (known.empty() ? "" : ", ") + std::to_string(v);
+      throw std::runtime_error(file + ":" + std::to_string(i + 1) + ": node label " + std::to_string(labels[i]) +
+                               " is not one of the expected labels {" + known + "}");
+    }
+    rows[static_cast<int64_t>(i)][it - values.begin()] = 1.0f;
   }
   return out;
 }
 
 }  // namespace
 
-GraphDataset read_tu_dataset(const std::string& dir, const std::string& name) {
+GraphDataset read_tu_dataset(const std::string& dir, const std::string& name,
+                             const std::vector<int64_t>& node_label_values) {
   namespace fs = std::filesystem;
   const auto path = [&](const std::string& suffix) { return (fs::path(dir) / (name + "_" + suffix)).string(); };
   const auto optional = [&](const std::string& suffix) {
@@ -44,7 +57,8 @@ GraphDataset read_tu_dataset(const std::string& dir, const std::string& name) {
   files.edge_attributes = optional("edge_attributes.txt");
   const auto parsed = parse_tu_dataset(files);
   std::vector<torch::Tensor> features;
-  if (!parsed.node_labels.empty()) features.push_back(one_hot(parsed.node_labels));
+  const auto vocabulary = node_label_values.empty() ? distinct(parsed.node_labels) : distinct(node_label_values);
+  if (!parsed.node_labels.empty()) features.push_back(one_hot(parsed.node_labels, vocabulary, path("node_labels.txt")));
   if (!parsed.node_attributes.empty()) {
     features.push_back(torch::tensor(parsed.node_attributes, torch::kDouble)
                            .view({parsed.num_nodes, parsed.node_attribute_dim})
@@ -53,11 +67,14 @@ GraphDataset read_tu_dataset(const std::string& dir, const std::string& name) {
   const auto x = features.empty() ? torch::ones({parsed.num_nodes, 1}) : torch::cat(features, 1);
   const int64_t num_edges = static_cast<int64_t>(parsed.edges.size() / 2);
   const auto edges = torch::tensor(parsed.edges, torch::kLong).view({num_edges, 2}).t();
-  const auto edge_features = parsed.edge_labels.empty() ? torch::Tensor() : one_hot(parsed.edge_labels);
+  const auto edge_features = parsed.edge_labels.empty()
+                                 ? torch::Tensor()
+                                 : one_hot(parsed.edge_labels, distinct(parsed.edge_labels), path("edge_labels.txt"));
   auto graph_classes = parsed.graph_labels;
   std::sort(graph_classes.begin(), graph_classes.end());
   graph_classes.erase(std::unique(graph_classes.begin(), graph_classes.end()), graph_classes.end());
   GraphDataset out;
+  if (!parsed.node_labels.empty()) out.node_label_values = vocabulary;
   out.num_classes = static_cast<int64_t>(graph_classes.size());
   for (const auto c : graph_classes) out.class_names.push_back(std::to_string(c));
   const auto indicator = torch::tensor(parsed.graph_indicator, torch::kLong);

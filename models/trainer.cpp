@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -64,6 +65,48 @@ std::string format_seconds(double s) {
   return buffer;
 }
 
+/// Accumulates StepOutput::extra by name (in order of first appearance).
+struct ExtraTotals {
+  std::vector<StepOutput::Extra> totals;
+  void add(const std::vector<StepOutput::Extra>& extra) {
+    for (const auto& e : extra) {
+      auto it = std::find_if(totals.begin(), totals.end(), [&](const auto& t) { return t.name == e.name; });
+      if (it == totals.end()) {
+        totals.push_back(e);
+      } else {
+        it->sum += e.sum;
+        it->count += e.count;
+      }
+    }
+  }
+  NamedValues values(const std::string& prefix) const {
+    NamedValues out;
+    for (const auto& t : totals) {
+      const double mean = t.count > 0 ? t.sum / t.count : std::nan("");
+      out.emplace_back(prefix + t.name, t.root_mean ? std::sqrt(mean) : mean);
+    }
+    return out;
+  }
+};
+
+/// Names of all extra metrics in the history, in order of first appearance.
+std::vector<std::string> extra_names(const std::vector<EpochRecord>& history) {
+  std::vector<std::string> names;
+  for (const auto& r : history) {
+    for (const auto& [name, value] : r.extra) {
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  return names;
+}
+
+double extra_value(const EpochRecord& r, const std::string& name) {
+  for (const auto& [n, v] : r.extra) {
+    if (n == name) return v;
+  }
+  return std::nan("");
+}
+
 }  // namespace
 
 std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLoader& train,
@@ -79,6 +122,7 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     train.start_epoch(epoch);
     double loss_sum = 0, metric_sum = 0;
     int64_t count = 0, batches = 0;
+    ExtraTotals extra;
     while (auto batch = train.next()) {
       const double lr = learning_rate_at(state_->global_step, total_steps);
       set_learning_rate(*state_->optimizer, lr);
@@ -98,6 +142,7 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       loss_sum += loss * out.count;
       metric_sum += out.metric_sum;
       count += out.count;
+      extra.add(out.extra);
       if (options_.progress()) {
         const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
         const int width = 24, filled = static_cast<int>(width * batches / per_epoch);
@@ -113,17 +158,23 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     record.train_loss = loss_sum / std::max<int64_t>(count, 1);
     record.train_metric = metric_sum / std::max<int64_t>(count, 1);
     record.learning_rate = learning_rate_at(state_->global_step - 1, total_steps);
+    record.extra = extra.values("train_");
     if (validation != nullptr) {
       const auto eval = evaluate(step, *validation);
       record.validation_loss = eval.loss;
       record.validation_metric = eval.metric;
+      for (const auto& [name, value] : eval.extra) record.extra.emplace_back("val_" + name, value);
     }
     record.seconds = std::chrono::duration<double>(clock::now() - start).count();
     if (options_.progress()) {
-      std::fprintf(stderr, "\repoch %lld/%lld  loss %.4f  %s %.4f  val loss %.4f  val %s %.4f  (%s)%20s\n",
+      std::string others;
+      for (const auto& [name, value] : record.extra) {
+        if (name.rfind("val_", 0) == 0) others += c10::str("  ", name, " ", value);
+      }
+      std::fprintf(stderr, "\repoch %lld/%lld  loss %.4f  %s %.4f  val loss %.4f  val %s %.4f%s  (%s)%20s\n",
                    (long long)record.epoch, (long long)options_.epochs(), record.train_loss, options_.metric_name().c_str(),
                    record.train_metric, record.validation_loss, options_.metric_name().c_str(), record.validation_metric,
-                   format_seconds(record.seconds).c_str(), "");
+                   others.c_str(), format_seconds(record.seconds).c_str(), "");
     }
     records.push_back(record);
     state_->history.push_back(record);
@@ -144,13 +195,18 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     }
     if (!options_.checkpoint_path().empty()) save_checkpoint(epoch + 1);
     // Logs are rewritten whole each epoch, so they always match the checkpoint.
+    const auto names = extra_names(state_->history);
     if (!options_.metrics_csv().empty()) {
       std::ostringstream csv;
       csv << "epoch,train_loss,train_" << options_.metric_name() << ",val_loss,val_" << options_.metric_name()
-          << ",learning_rate,seconds\n" << std::setprecision(8);
+          << ",learning_rate,seconds";
+      for (const auto& name : names) csv << ',' << name;
+      csv << '\n' << std::setprecision(8);
       for (const auto& r : state_->history) {
         csv << r.epoch << ',' << r.train_loss << ',' << r.train_metric << ',' << r.validation_loss << ','
-            << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds << '\n';
+            << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds;
+        for (const auto& name : names) csv << ',' << extra_value(r, name);
+        csv << '\n';
       }
       datasets::write_file_atomically(options_.metrics_csv(), csv.str());
     }
@@ -162,7 +218,13 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
         json << (i ? ",\n " : "\n ") << "{\"epoch\": " << r.epoch << ", \"train_loss\": " << r.train_loss
              << ", \"train_" << options_.metric_name() << "\": " << r.train_metric << ", \"val_loss\": " << r.validation_loss
              << ", \"val_" << options_.metric_name() << "\": " << r.validation_metric << ", \"learning_rate\": "
-             << r.learning_rate << ", \"seconds\": " << r.seconds << "}";
+             << r.learning_rate << ", \"seconds\": " << r.seconds;
+        for (const auto& name : names) {
+          const double value = extra_value(r, name);
+          json << ", \"" << name << "\": ";
+          if (std::isfinite(value)) json << value; else json << "null";
+        }
+        json << "}";
       }
       json << "\n]\n";
       datasets::write_file_atomically(options_.metrics_json(), json.str());
@@ -183,12 +245,15 @@ Evaluation Trainer::evaluate(const StepFunction& step, datasets::DataLoader& loa
   loader.start_epoch(0);
   Evaluation result;
   double loss_sum = 0, metric_sum = 0;
+  ExtraTotals extra;
   while (auto batch = loader.next()) {
     const auto out = step(*batch);
     loss_sum += out.loss.item<double>() * out.count;
     metric_sum += out.metric_sum;
     result.count += out.count;
+    extra.add(out.extra);
   }
+  result.extra = extra.values("");
   result.loss = loss_sum / std::max<int64_t>(result.count, 1);
   result.metric = metric_sum / std::max<int64_t>(result.count, 1);
   model_->train(was_training);
@@ -213,6 +278,16 @@ void Trainer::save_checkpoint(int64_t next_epoch) const {
                                    r.learning_rate, r.seconds});
   }
   archive.write("history", torch::tensor(history, torch::kDouble));
+  // Extra metrics: their names (newline-separated bytes) and an [epochs, names] table.
+  const auto names = extra_names(state_->history);
+  std::string joined;
+  for (const auto& name : names) joined += name + "\n";
+  std::vector<double> table;
+  for (const auto& r : state_->history) {
+    for (const auto& name : names) table.push_back(extra_value(r, name));
+  }
+  archive.write("history_extra_names", torch::tensor(std::vector<int64_t>(joined.begin(), joined.end()), torch::kLong));
+  archive.write("history_extra", torch::tensor(table, torch::kDouble));
   std::ostringstream bytes;
   archive.save_to(bytes);
   datasets::write_file_atomically(options_.checkpoint_path(), bytes.str());
@@ -247,6 +322,29 @@ void Trainer::load_checkpoint() {
   for (int64_t i = 0; i < h.size(0); ++i) {
     state_->history.push_back({static_cast<int64_t>(h[i][0].item<double>()), h[i][1].item<double>(), h[i][2].item<double>(),
                                h[i][3].item<double>(), h[i][4].item<double>(), h[i][5].item<double>(), h[i][6].item<double>()});
+  }
+  torch::Tensor names_bytes, table;
+  if (archive.try_read("history_extra_names", names_bytes) && archive.try_read("history_extra", table)) {
+    std::vector<std::string> names;
+    std::string current;
+    for (int64_t i = 0; i < names_bytes.numel(); ++i) {
+      const char c = static_cast<char>(names_bytes[i].item<int64_t>());
+      if (c == '\n') {
+        names.push_back(current);
+        current.clear();
+      } else {
+        current += c;
+      }
+    }
+    if (!names.empty()) {
+      const auto rows = table.view({static_cast<int64_t>(state_->history.size()), static_cast<int64_t>(names.size())});
+      for (size_t i = 0; i < state_->history.size(); ++i) {
+        for (size_t j = 0; j < names.size(); ++j) {
+          const double value = rows[i][j].item<double>();
+          if (!std::isnan(value)) state_->history[i].extra.emplace_back(names[j], value);
+        }
+      }
+    }
   }
 }
 

@@ -50,18 +50,31 @@ struct StepOutput {
   torch::Tensor loss;
   double metric_sum = 0;
   int64_t count = 0;
+  /// Further metrics, each reported as Σ sum / Σ count over the epoch (its square root when
+  /// `root_mean`: an RMSE from summed squared errors), e.g. a force MAE over all components.
+  struct Extra {
+    std::string name;
+    double sum = 0, count = 0;
+    bool root_mean = false;
+  };
+  std::vector<Extra> extra{};
 };
 using StepFunction = std::function<StepOutput(const std::vector<datasets::Sample>& batch)>;
+
+using NamedValues = std::vector<std::pair<std::string, double>>;
 
 struct EpochRecord {
   int64_t epoch = 0;
   double train_loss = 0, train_metric = 0, validation_loss = 0, validation_metric = 0;
   double learning_rate = 0, seconds = 0;
+  /// The steps' extra metrics as "train_<name>" and "val_<name>".
+  NamedValues extra{};
 };
 
 struct Evaluation {
   double loss = 0, metric = 0;
   int64_t count = 0;
+  NamedValues extra{};  ///< the steps' extra metrics by name
 };
 
 class Trainer {

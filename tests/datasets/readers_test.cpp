@@ -203,6 +203,14 @@ TEST(GraphReaders, MutagAndCora) {
   EXPECT_EQ(cora.num_classes, 7);
   EXPECT_EQ(cora.samples[0].edge_index.size(1), 5429);
   EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "ENZYMES"), "ENZYMES_A.txt");
+  // A fixed node-label vocabulary (a trained model's) keeps the one-hot columns stable.
+  EXPECT_EQ(mutag.node_label_values, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  const auto wider = read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1, 2, 3, 4, 5, 6, 9});
+  EXPECT_EQ(wider.samples[5].x.size(1), 8);
+  EXPECT_TRUE(wider.samples[5].x.narrow(1, 0, 7).equal(mutag.samples[5].x));
+  EXPECT_EQ(wider.samples[5].x.narrow(1, 7, 1).abs().sum().item<float>(), 0.0f);
+  EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1}), "MUTAG_node_labels.txt:");
+  EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1}), "is not one of the expected labels {0, 1}");
 }
 
 }  // namespace

@@ -181,6 +181,51 @@ TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
   EXPECT_THROW_WITH(plot_learning_curves((dir / "missing.csv").string(), (dir / "x.png").string()), "missing.csv");
 }
 
+TEST(Trainer, ExtraMetricsAreAggregatedLoggedAndKeptAcrossAResume) {
+  const auto data = toy_data(12);
+  datasets::DataLoaderOptions lo;
+  lo.batch_size = 5;  // batches of 5, 5, 2: the aggregate must weight by count
+  auto model = toy_model();
+  auto inner = step_for(model);
+  const StepFunction step = [&](const std::vector<datasets::Sample>& batch) {
+    auto out = inner(batch);
+    const double n = static_cast<double>(batch.size());
+    out.extra.push_back({"size_rmse", n * n * n, n, true});  // per-sample value n² → root mean square
+    out.extra.push_back({"half", 0.5 * n, n});
+    return out;
+  };
+  datasets::DataLoader loader(data, lo), validation(data, lo);
+  Trainer plain(model.ptr(), TrainerOptions().epochs(1).progress(false));
+  const auto eval = plain.evaluate(step, validation);
+  ASSERT_EQ(eval.extra.size(), 2u);
+  EXPECT_EQ(eval.extra[0].first, "size_rmse");
+  EXPECT_NEAR(eval.extra[0].second, std::sqrt((5.0 * 25 + 5.0 * 25 + 2.0 * 4) / 12), 1e-12);  // n samples of n² per batch
+  EXPECT_NEAR(eval.extra[1].second, 0.5, 1e-12);
+  const auto dir = fresh_folder("extra");
+  const auto options = TrainerOptions().epochs(2).progress(false).checkpoint_path((dir / "c.pt").string())
+                           .metrics_csv((dir / "m.csv").string()).metrics_json((dir / "m.json").string());
+  {
+    Trainer trainer(model.ptr(), options);
+    trainer.fit(step, loader, &validation);
+  }
+  {
+    Trainer resumed(model.ptr(), TrainerOptions(options).epochs(3).resume(true));
+    const auto records = resumed.fit(step, loader, &validation);
+    ASSERT_EQ(records.size(), 1u);
+  }
+  std::ifstream csv(dir / "m.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,"
+                    "train_size_rmse,train_half,val_size_rmse,val_half");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    ++rows;
+    EXPECT_NE(line.find(",0.5,"), std::string::npos) << "row " << rows << " (from the checkpoint for rows 1-2): " << line;
+  }
+  EXPECT_EQ(rows, 3);
+}
+
 }  // namespace
 }  // namespace topo::models
 
