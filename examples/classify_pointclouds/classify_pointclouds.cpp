@@ -8,6 +8,9 @@
 //   datasets::ModelNetOptions o; o.root = "ModelNet40"; o.num_points = 1024;
 //   o.cache_dir = "cache"; auto train = datasets::read_modelnet(o);  (o.split = "test" for the test set)
 // and build the model with PointCloudClassifierOptions(/*pos_dim=*/3, /*feature_dim=*/0, 40).
+// For 1,024-point shapes add topology and a hierarchy to the options:
+//   .graph_mask(models::GraphMaskKind::kAdjacency).knn(16)   // attention along the kNN graph
+//   .num_stages(2).downsample_ratio(0.25)                    // FPS to 256 points after stage 1
 #include <torch/torch.h>
 
 #include <cstdio>
