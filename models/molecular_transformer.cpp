@@ -3,8 +3,12 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "attention/masks/sparse_mask.h"
 #include "common/check.h"
+#include "geometry/radius.h"
+#include "graph/graph.h"
 
 namespace topo::models {
 
@@ -15,6 +19,9 @@ MolecularTransformerImpl::MolecularTransformerImpl(const MolecularTransformerOpt
 void MolecularTransformerImpl::reset() {
   const auto& o = options;
   TOPO_CHECK_ARG(o.cutoff() > 0, "MolecularTransformer", "cutoff", "> 0", o.cutoff());
+  TOPO_CHECK_ARG(!(o.local_rpe() && o.graph_mask() != GraphMaskKind::kNone), "MolecularTransformer", "graph_mask",
+                 "kNone while local_rpe is on (one mask over the radius graph)", "a graph mask");
+  TOPO_CHECK_ARG(o.flt_features() >= 0, "MolecularTransformer", "flt_features", ">= 0", o.flt_features());
   const int64_t e = o.embed_dim();
   embedding = register_module("embedding", torch::nn::Embedding(o.max_atomic_number() + 1, e));
   atom_reference = register_module("atom_reference", torch::nn::Embedding(o.max_atomic_number() + 1, 1));
@@ -26,9 +33,21 @@ void MolecularTransformerImpl::reset() {
                                            .feature_map(o.feature_map())
                                            .num_features(o.num_features())
                                            .dropout(o.dropout())
-                                           .layer_id(i)));
-    rpes->push_back(geometry::LocalRPE(
-        geometry::LocalRPEOptions(o.num_heads(), o.cutoff()).num_bins(o.rpe_bins()).smooth_cutoff(true)));
+                                           .layer_id(i)
+                                           .rpe_dim(o.flt_features() > 0 ? 3 : 0)
+                                           .rpe_features(std::max<int64_t>(o.flt_features(), 1))
+                                           .rpe_length_scale(o.flt_length_scale())));
+    if (o.local_rpe()) {
+      rpes->push_back(geometry::LocalRPE(
+          geometry::LocalRPEOptions(o.num_heads(), o.cutoff()).num_bins(o.rpe_bins()).smooth_cutoff(true)));
+    }
+  }
+  graph_mask_parameters.clear();
+  for (int64_t i = 0; i < o.num_layers(); ++i) {
+    auto initial = initial_graph_mask_parameter(o.graph_mask(), GraphMaskSettings{o.num_heads()});
+    graph_mask_parameters.push_back(
+        initial.defined() ? register_parameter(c10::str("graph_mask_", i, "_", graph_mask_parameter_name(o.graph_mask())), initial)
+                          : torch::Tensor());
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({e})));
   head = register_module("head", torch::nn::Sequential(torch::nn::Linear(e, e), torch::nn::SiLU(), torch::nn::Linear(e, 1)));
@@ -50,10 +69,28 @@ torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const to
                    c10::str("values in [", smallest, ", ", largest, "]"));
   }
   auto h = embedding(atoms);
+  std::optional<graph::Graph> radius_graph;
+  if (options.graph_mask() != GraphMaskKind::kNone) {
+    // Graph masks put molecule b on its first n_b tokens: padding must trail.
+    const auto counts = real.sum(1, true);
+    TOPO_CHECK_ARG(real.equal(torch::arange(z.size(1), z.options()).unsqueeze(0) < counts), "MolecularTransformer",
+                   "key_padding_mask", "padding after each molecule's atoms (graph masks)", "padding between atoms");
+    const auto batch = torch::repeat_interleave(counts.squeeze(1).cpu());
+    const auto flat = pos.detach().cpu().reshape({-1, 3}).index_select(0, real.flatten().nonzero().squeeze(1).cpu());
+    radius_graph.emplace(geometry::radius_graph(flat, options.cutoff(), batch), torch::Tensor(), flat.size(0), batch);
+  }
   for (size_t i = 0; i < blocks->size(); ++i) {
-    const auto local = rpes[i]->as<geometry::LocalRPE>()->forward(pos, key_padding_mask);
-    attention::SparseMask mask(local.edge_index, local.values, local.batch_size, local.length);
-    h = blocks[i]->as<TransformerBlock>()->forward(h, key_padding_mask, {}, mask.get());
+    std::shared_ptr<attention::Mask> mask;
+    if (options.local_rpe()) {
+      const auto local = rpes[i]->as<geometry::LocalRPE>()->forward(pos, key_padding_mask);
+      mask = std::make_shared<attention::SparseMaskImpl>(local.edge_index, local.values, local.batch_size, local.length);
+    } else if (radius_graph) {
+      mask = make_graph_mask(options.graph_mask(), GraphMaskSettings{options.num_heads()}, *radius_graph, z.size(1),
+                             graph_mask_parameters[i], pos.device(),
+                             pos.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+    }
+    h = blocks[i]->as<TransformerBlock>()->forward(h, key_padding_mask, options.flt_features() > 0 ? pos : torch::Tensor(),
+                                                   mask.get());
   }
   const auto per_atom = head->forward(norm(h)).squeeze(-1) + atom_reference(atoms).squeeze(-1);
   return (per_atom * real.to(per_atom.scalar_type())).sum(1);

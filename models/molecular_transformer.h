@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// Molecular energies and forces with topologically masked linear attention: atoms are
-/// embedded from their atomic numbers only, attend to each other through an exact local RPE
-/// mask f_h(|r_i − r_j|) over the radius graph (smooth cutoff), and each contributes an energy
-/// (plus a learnable per-element reference); E = Σ_i e_i. Forces are −∂E/∂r by autograd
-/// (double backward when training on forces). Only distances enter, so E is invariant to
-/// rotations and translations and F rotates with the molecule (tested).
+/// embedded from their atomic numbers only and attend to each other through a mask over the
+/// radius graph — an exact local RPE f_h(|r_i − r_j|) with a smooth cutoff (default), or any
+/// graph mask (adjacency, diffusion, …) of the radius graph — optionally multiplied by an FLT
+/// spectral RPE over the 3-D positions; each atom contributes an energy (plus a learnable
+/// per-element reference); E = Σ_i e_i. Forces are −∂E/∂r by autograd (double backward when
+/// training on forces). Without FLT only distances enter, so E is invariant to rotations and
+/// translations and F rotates with the molecule (tested); FLT depends on r_i − r_j through
+/// fixed frequency vectors, so it keeps translation invariance exactly and rotation
+/// invariance only in distribution over its frequency draw.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -16,8 +20,10 @@
 #include <torch/nn/pimpl.h>
 
 #include <utility>
+#include <vector>
 
 #include "geometry/local_rpe.h"
+#include "models/graph_masks.h"
 #include "models/transformer_block.h"
 
 namespace topo::models {
@@ -33,6 +39,14 @@ struct MolecularTransformerOptions {
   TORCH_ARG(double, cutoff) = 5.0;
   TORCH_ARG(int64_t, rpe_bins) = 16;
   TORCH_ARG(double, dropout) = 0.0;
+  /// The exact local RPE over the radius graph (smooth in the positions, so forces are too).
+  TORCH_ARG(bool, local_rpe) = true;
+  /// Or a graph mask of the (unweighted) radius graph; its edges appear and vanish at the
+  /// cutoff, so energies jump there — prefer the local RPE when training on forces.
+  TORCH_ARG(GraphMaskKind, graph_mask) = GraphMaskKind::kNone;
+  /// FLT spectral RPE frequencies per layer over the 3-D positions (0: none).
+  TORCH_ARG(int64_t, flt_features) = 0;
+  TORCH_ARG(double, flt_length_scale) = 1.5;
 };
 
 class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransformerImpl> {
@@ -53,6 +67,8 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   torch::nn::Embedding embedding{nullptr};
   torch::nn::Embedding atom_reference{nullptr};  ///< per-element energy offsets [Z + 1, 1]
   torch::nn::ModuleList blocks{nullptr}, rpes{nullptr};
+  /// Per block: the graph mask's parameter (undefined without one).
+  std::vector<torch::Tensor> graph_mask_parameters;
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Sequential head{nullptr};
 };

@@ -52,6 +52,7 @@ struct Config {
   int64_t epochs = 10, batch_size = 32, workers = 1, seed = 0, threads = 0;
   int64_t num_points = 1024;      // modelnet sampling
   int64_t knn = 16, stages = 1;   // point clouds: kNN graph masks, FPS stages
+  int64_t flt_features = 0;       // molecules: FLT spectral RPE frequencies (0: none)
   double downsample_ratio = 0.25;
   int64_t embed_dim = 64, heads = 4, layers = 3, features = 32, rpe_features = 16;
   double rpe_length_scale = 0.3, dropout = 0.1, lr = 3e-3, weight_decay = 0.02, warmup = 0.05, grad_clip = 1.0;
@@ -66,7 +67,8 @@ void to_json(nlohmann::json& j, const Config& c) {
        {"rpe_features", c.rpe_features}, {"feature_map", c.feature_map}, {"name", c.name},
        {"graph_mask", c.graph_mask}, {"target", c.target}, {"force_weight", c.force_weight}, {"cutoff", c.cutoff}, {"rpe_length_scale", c.rpe_length_scale}, {"dropout", c.dropout},
        {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"warmup", c.warmup}, {"grad_clip", c.grad_clip},
-       {"patience", c.patience}, {"knn", c.knn}, {"stages", c.stages}, {"downsample_ratio", c.downsample_ratio}};
+       {"patience", c.patience}, {"knn", c.knn}, {"stages", c.stages}, {"downsample_ratio", c.downsample_ratio},
+       {"flt_features", c.flt_features}};
 }
 
 /// Values a config file may hold but the flags' own checks never saw.
@@ -91,6 +93,10 @@ void validate(const Config& c, const std::string& source) {
                                    {"features", c.features}, {"knn", c.knn}, {"stages", c.stages},
                                    {"num_points", c.num_points}, {"lr", c.lr}, {"cutoff", c.cutoff}}) {
     positive(key, value);
+  }
+  for (const auto& [key, value] : {std::pair<const char*, int64_t>{"flt_features", c.flt_features}, {"rpe_features", c.rpe_features},
+                                   {"workers", c.workers}, {"patience", c.patience}}) {
+    if (value < 0) throw std::runtime_error(source + ": \"" + key + "\" must be >= 0, got " + std::to_string(value));
   }
   if (!(c.downsample_ratio > 0 && c.downsample_ratio <= 1)) {
     throw std::runtime_error(source + ": \"downsample_ratio\" must be in (0, 1], got " + std::to_string(c.downsample_ratio));
@@ -157,6 +163,7 @@ void load_config(const std::string& path, Config& c) {
   get("graph_mask", c.graph_mask); get("target", c.target); get("force_weight", c.force_weight); get("cutoff", c.cutoff); get("rpe_length_scale", c.rpe_length_scale); get("dropout", c.dropout);
   get("lr", c.lr); get("weight_decay", c.weight_decay); get("warmup", c.warmup); get("grad_clip", c.grad_clip);
   get("patience", c.patience); get("knn", c.knn); get("stages", c.stages); get("downsample_ratio", c.downsample_ratio);
+  get("flt_features", c.flt_features);
   validate(c, path);
 }
 
@@ -322,9 +329,14 @@ Task graph_task(const Config& c) {
   return t;
 }
 
+/// The radius-graph mask: the local RPE by default, or a graph mask named by --graph-mask.
 models::MolecularTransformer make_molecule_model(const Config& c) {
+  const bool local = c.graph_mask.empty();
   return models::MolecularTransformer(models::MolecularTransformerOptions().embed_dim(c.embed_dim).num_heads(c.heads)
-                                          .num_layers(c.layers).num_features(c.features).cutoff(c.cutoff));
+                                          .num_layers(c.layers).num_features(c.features).cutoff(c.cutoff)
+                                          .local_rpe(local)
+                                          .graph_mask(local ? models::GraphMaskKind::kNone : graph_mask_kind(c.graph_mask))
+                                          .flt_features(c.flt_features));
 }
 
 /// Molecular energies (and forces when the data has them): extended XYZ (--target header key)
@@ -447,7 +459,18 @@ int train(const Config& c) {
   return 0;
 }
 
-int evaluate(const Config& c) {
+/// Evaluates <out>/checkpoint.pt with the run's recorded settings (<out>/config.json), so the
+/// model is rebuilt exactly as trained; `data` (when given) points at the data elsewhere.
+int evaluate(const Config& flags, const std::string& data) {
+  Config c = flags;
+  const auto recorded = fs::path(flags.out) / "config.json";
+  if (fs::exists(recorded)) {
+    load_config(recorded.string(), c);
+    c.out = flags.out;
+    c.threads = flags.threads;
+    if (!data.empty()) c.data = data;
+  }
+  if (c.data.empty()) throw std::runtime_error("eval: no " + recorded.string() + " and no --data");
   auto task = make_task(c);
   models::Trainer trainer(task.model, trainer_options(c, task).resume(true).progress(false));
   if (trainer.start_epoch() == 0) throw std::runtime_error((fs::path(c.out) / "checkpoint.pt").string() + ": no checkpoint to evaluate");
@@ -602,7 +625,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--name", c.name, "TU dataset name (files <data>/<name>_A.txt, …)");
     cmd->add_option("--graph-mask", c.graph_mask,
                     "none | adjacency | diffusion | random-walk | grf | spanning-tree (graph: default diffusion; "
-                    "pointcloud: on the kNN graph, default none)")
+                    "pointcloud: on the kNN graph, default none; molecules: on the radius graph instead of the "
+                    "default local RPE)")
         ->check(CLI::IsMember({"none", "adjacency", "diffusion", "random-walk", "grf", "spanning-tree"}));
     cmd->add_option("--knn", c.knn, "pointcloud: neighbours of the kNN graph and of the pooling neighbourhoods")
         ->check(CLI::PositiveNumber);
@@ -612,7 +636,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--target", c.target, "molecules: extended-XYZ header key or QM9 property");
     cmd->add_option("--force-weight", c.force_weight, "weight of the force MSE (molecules with forces)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--cutoff", c.cutoff, "radius (Angstrom) of the molecular local RPE")->check(CLI::PositiveNumber);
+    cmd->add_option("--cutoff", c.cutoff, "radius (Angstrom) of the molecular radius graph")->check(CLI::PositiveNumber);
+    cmd->add_option("--flt-features", c.flt_features, "molecules: FLT spectral RPE frequencies over 3-D positions (0: none)")
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--data", c.data, "dataset folder");
     cmd->add_option("--out", c.out, "run folder (checkpoint, metrics, plots)");
     cmd->add_option("--batch-size", c.batch_size)->check(CLI::PositiveNumber);
@@ -640,7 +666,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--patience", c.patience, "early-stopping patience in epochs (0: off)")->check(CLI::NonNegativeNumber);
   train_cmd->add_flag("--resume", c.resume, "continue from <out>/checkpoint.pt");
   train_cmd->add_flag("!--no-progress", c.progress, "no progress line");
-  auto* eval_cmd = app.add_subcommand("eval", "evaluate <out>/checkpoint.pt on the test split");
+  auto* eval_cmd = app.add_subcommand("eval", "evaluate <out>/checkpoint.pt on the test split (settings from <out>/config.json)");
   add_common(eval_cmd);
   auto* predict_cmd = app.add_subcommand("predict", "classify one point cloud or mesh file");
   add_common(predict_cmd);
@@ -663,12 +689,12 @@ int main(int argc, char** argv) {
   }
   try {
     if (c.threads > 0) topo::set_num_threads(c.threads); else topo::set_num_threads();
-    if (c.data.empty() && !predict_cmd->parsed()) {
+    if (c.data.empty() && train_cmd->parsed()) {
       if (c.dataset != "mnist") throw std::runtime_error("--data is required for --dataset " + c.dataset);
       c.data = "examples/data/mnist_10k";
     }
     if (train_cmd->parsed()) return train(c);
-    if (eval_cmd->parsed()) return evaluate(c);
+    if (eval_cmd->parsed()) return evaluate(c, eval_cmd->count("--data") > 0 ? c.data : std::string());
     return predict(c);
   } catch (const std::exception& e) {
     std::cerr << "topoformer: error: " << e.what() << "\n";

@@ -263,6 +263,45 @@ TEST(MolecularTransformer, InvariantEnergiesEquivariantForcesThatAreTheGradient)
   EXPECT_THROW_WITH(model(torch::tensor({{6, 200}}), torch::randn({1, 2, 3}, torch::kDouble)), "atomic numbers in [1, 100]");
 }
 
+TEST(MolecularTransformer, FltRpeAndRadiusGraphMasks) {
+  torch::manual_seed(12);
+  const auto z = torch::tensor({{6, 1, 1, 8, 1, 0}, {6, 6, 1, 1, 1, 1}});
+  auto pad = torch::zeros({2, 6}, torch::kBool);
+  pad[0][5] = true;
+  const auto pos = torch::randn({2, 6, 3}, torch::kDouble) * 1.2;
+  const auto shift = torch::tensor({1.0, -2.0, 0.5}, torch::kDouble);
+  auto [q, r] = torch::linalg_qr(torch::randn({3, 3}, torch::kDouble));
+  // FLT on top of the local RPE: translation-invariant, forces are −∂E/∂r.
+  MolecularTransformer flt(MolecularTransformerOptions().embed_dim(16).num_heads(2).num_layers(2).num_features(8).cutoff(3.0)
+                               .flt_features(8));
+  flt->to(torch::kDouble);
+  flt->eval();
+  const auto [energy, forces] = flt->energy_and_forces(z, pos, pad);
+  EXPECT_TENSOR_CLOSE(flt(z, pos + shift, pad), energy, {1e-9, 1e-9});
+  const double h = 1e-5;
+  auto plus = pos.clone(), minus = pos.clone();
+  plus[0][3][1] += h;
+  minus[0][3][1] -= h;
+  EXPECT_NEAR(forces[0][3][1].item<double>(), -(flt(z, plus, pad)[0] - flt(z, minus, pad)[0]).item<double>() / (2 * h), 1e-6);
+  // A diffusion mask over the radius graph instead of the local RPE: distances only, so
+  // rotation- and translation-invariant; its diffusion times train.
+  MolecularTransformer diffusion(MolecularTransformerOptions().embed_dim(16).num_heads(2).num_layers(2).num_features(8).cutoff(3.0)
+                                     .local_rpe(false).graph_mask(GraphMaskKind::kDiffusion));
+  diffusion->to(torch::kDouble);
+  const auto e = diffusion(z, pos, pad);
+  EXPECT_TENSOR_CLOSE(diffusion(z, torch::matmul(pos, q.t()) + shift, pad), e, {1e-9, 1e-9});
+  e.sum().backward();
+  EXPECT_GT(diffusion->graph_mask_parameters[0].grad().abs().sum().item<double>(), 0.0);
+  auto inner_pad = pad.clone();
+  inner_pad[0][5] = false;
+  inner_pad[0][2] = true;
+  auto z_inner = z.clone();
+  z_inner[0][5] = 1;
+  EXPECT_THROW_WITH(diffusion(z_inner, pos, inner_pad), "padding after each molecule's atoms");
+  EXPECT_THROW_WITH(MolecularTransformer(MolecularTransformerOptions().graph_mask(GraphMaskKind::kAdjacency)),
+                    "one mask over the radius graph");
+}
+
 TEST(GraphAttentionLayer, EveryMaskOnAGraphBatchIsPermutationEquivariantAndTrains) {
   torch::manual_seed(11);
   // Two graphs: a 5-cycle and a path of 4 nodes.

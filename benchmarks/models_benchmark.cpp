@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// One training step (forward + backward) of the main job's PointCloudClassifier on a batch of
+// 32 real MNIST digits (2-D clouds, ~150 points each), for each topology option: FLT RPE only
+// (the main job), plus an adjacency / diffusion mask on the kNN graph, and two stages with
+// farthest point sampling between them. Run with TOPO_NUM_THREADS=1 to match the main job.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "datasets/batching.h"
+#include "datasets/point_clouds.h"
+#include "models/point_cloud_classifier.h"
+
+namespace {
+
+using namespace topo;
+
+const datasets::PaddedBatch& digits() {
+  static const datasets::PaddedBatch batch = [] {
+    auto samples = datasets::read_mnist(TOPO_SOURCE_DIR "/examples/data/mnist_10k/images-idx3-ubyte.gz",
+                                        TOPO_SOURCE_DIR "/examples/data/mnist_10k/labels-idx1-ubyte.gz");
+    samples.resize(32);
+    for (auto& s : samples) s.pos = (s.pos - 13.5f) / 13.5f;
+    return datasets::collate_padded(samples);
+  }();
+  return batch;
+}
+
+void BM_PointCloudClassifierStep(benchmark::State& state) {
+  const int64_t variant = state.range(0);
+  auto options = models::PointCloudClassifierOptions(2, 1, 10);  // the main job's defaults otherwise
+  if (variant == 1) options.graph_mask(models::GraphMaskKind::kAdjacency).knn(8);
+  if (variant == 2) options.graph_mask(models::GraphMaskKind::kDiffusion).knn(8);
+  if (variant == 3) options.num_stages(2).downsample_ratio(0.25).knn(8);
+  torch::manual_seed(0);
+  models::PointCloudClassifier model(options);
+  const auto& b = digits();
+  for (auto _ : state) {
+    model->zero_grad();
+    torch::nn::functional::cross_entropy(model(b.pos, b.x, b.key_padding_mask), b.y).backward();
+  }
+  state.SetLabel(variant == 0 ? "FLT RPE" : variant == 1 ? "+ kNN adjacency mask" : variant == 2 ? "+ kNN diffusion mask" : "2 stages (FPS 1/4)");
+}
+BENCHMARK(BM_PointCloudClassifierStep)->DenseRange(0, 3)->Unit(benchmark::kMillisecond);
+
+}  // namespace
