@@ -41,8 +41,10 @@ struct Canvas {
   }
 };
 
+/// Line plot of `series` over `epochs` (the x values). `per_point`: a grid line and a marker
+/// at every x (epochs); otherwise grid lines at tenths of the x range (dense curves).
 void panel(Canvas& canvas, int left, int top, int size_x, int size_y, const std::vector<double>& epochs,
-           const std::vector<std::vector<double>>& series, const std::vector<Color>& colors) {
+           const std::vector<std::vector<double>>& series, const std::vector<Color>& colors, bool per_point = true) {
   double low = 1e300, high = -1e300;
   for (const auto& s : series) {
     for (const double v : s) {
@@ -55,17 +57,28 @@ void panel(Canvas& canvas, int left, int top, int size_x, int size_y, const std:
   const auto py = [&](double v) { return top + size_y - (v - low) / (high - low) * size_y; };
   const Color grid = {225, 225, 225}, axis = {60, 60, 60};
   for (int i = 0; i <= 10; ++i) canvas.line(left, top + size_y * i / 10.0, left + size_x, top + size_y * i / 10.0, grid);
-  for (const double e : epochs) canvas.line(px(e), top, px(e), top + size_y, grid);
+  if (per_point) {
+    for (const double e : epochs) canvas.line(px(e), top, px(e), top + size_y, grid);
+  } else {
+    for (int i = 0; i <= 10; ++i) canvas.line(left + size_x * i / 10.0, top, left + size_x * i / 10.0, top + size_y, grid);
+  }
   canvas.line(left, top, left, top + size_y, axis, 2);
   canvas.line(left, top + size_y, left + size_x, top + size_y, axis, 2);
   for (size_t s = 0; s < series.size(); ++s) {
     for (size_t i = 0; i + 1 < epochs.size(); ++i) {
       canvas.line(px(epochs[i]), py(series[s][i]), px(epochs[i + 1]), py(series[s][i + 1]), colors[s], 3);
     }
-    for (size_t i = 0; i < epochs.size(); ++i) {
+    for (size_t i = 0; per_point && i < epochs.size(); ++i) {
       for (int d = -3; d <= 3; ++d) canvas.line(px(epochs[i]) - 3, py(series[s][i]) + d, px(epochs[i]) + 3, py(series[s][i]) + d, colors[s]);
     }
   }
+}
+
+void write_png(const Canvas& canvas, const std::string& png_path) {
+  open3d::geometry::Image image;
+  image.Prepare(canvas.width, canvas.height, 3, 1);
+  std::copy(canvas.pixels.begin(), canvas.pixels.end(), image.data_.begin());
+  if (!open3d::io::WriteImage(png_path, image)) throw std::runtime_error(png_path + ": could not write the PNG");
 }
 
 }  // namespace
@@ -87,10 +100,7 @@ void plot_learning_curves(const std::string& metrics_csv, const std::string& png
   const Color train = {31, 119, 180}, validation = {255, 127, 14};
   panel(canvas, 50, 30, 400, 330, epochs, {columns[0], columns[2]}, {train, validation});
   panel(canvas, 530, 30, 400, 330, epochs, {columns[1], columns[3]}, {train, validation});
-  open3d::geometry::Image image;
-  image.Prepare(canvas.width, canvas.height, 3, 1);
-  std::copy(canvas.pixels.begin(), canvas.pixels.end(), image.data_.begin());
-  if (!open3d::io::WriteImage(png_path, image)) throw std::runtime_error(png_path + ": could not write the PNG");
+  write_png(canvas, png_path);
 }
 
 void plot_spectral_rpe(geometry::SpectralRPEImpl& rpe, const std::string& png_path, double extent) {
@@ -119,10 +129,32 @@ void plot_spectral_rpe(geometry::SpectralRPEImpl& rpe, const std::string& png_pa
       }
     }
   }
-  open3d::geometry::Image image;
-  image.Prepare(canvas.width, canvas.height, 3, 1);
-  std::copy(canvas.pixels.begin(), canvas.pixels.end(), image.data_.begin());
-  if (!open3d::io::WriteImage(png_path, image)) throw std::runtime_error(png_path + ": could not write the PNG");
+  write_png(canvas, png_path);
+}
+
+void plot_local_rpe(geometry::LocalRPEImpl& rpe, const std::string& png_path) {
+  const int64_t samples = 200;
+  const auto distance = torch::linspace(0, rpe.options.radius(), samples, torch::kDouble);
+  torch::Tensor values;
+  {
+    torch::NoGradGuard guard;
+    const auto copy = std::dynamic_pointer_cast<geometry::LocalRPEImpl>(rpe.clone());
+    copy->to(torch::kDouble);
+    values = copy->profile(distance).contiguous();  // [H, samples]
+  }
+  const std::vector<Color> palette = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                      {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+  std::vector<std::vector<double>> series;
+  std::vector<Color> colors;
+  for (int64_t h = 0; h < values.size(0); ++h) {
+    const double* row = values[h].data_ptr<double>();
+    series.emplace_back(row, row + samples);
+    colors.push_back(palette[static_cast<size_t>(h) % palette.size()]);
+  }
+  const double* x = distance.data_ptr<double>();
+  Canvas canvas(560, 400);
+  panel(canvas, 50, 30, 480, 330, std::vector<double>(x, x + samples), series, colors, /*per_point=*/false);
+  write_png(canvas, png_path);
 }
 
 }  // namespace topo::models

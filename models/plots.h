@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "geometry/local_rpe.h"
 #include "geometry/spectral_rpe.h"
 
 namespace topo::models {
@@ -20,5 +21,9 @@ void plot_learning_curves(const std::string& metrics_csv, const std::string& png
 /// Δ ∈ [−extent, extent]² (the first two axes; other axes 0). Colour runs from white (the
 /// smallest value over all heads) to dark red (the largest); the centre is Δ = 0.
 void plot_spectral_rpe(geometry::SpectralRPEImpl& rpe, const std::string& png_path, double extent = 1.0);
+
+/// The learned profile f_h(r) of a local RPE over r ∈ [0, radius], one curve per head
+/// (colours in head order: blue, orange, green, red, …), grid lines at tenths of both ranges.
+void plot_local_rpe(geometry::LocalRPEImpl& rpe, const std::string& png_path);
 
 }  // namespace topo::models

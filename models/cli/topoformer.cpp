@@ -398,6 +398,12 @@ Task molecule_task(const Config& c) {
          }};
   t.metric = "energy_mae";
   t.shape = {{"with_forces", with_forces}, {"target", c.target}};
+  t.after_training = [model, c]() mutable {
+    // What the first layer learned as a function of interatomic distance, per head.
+    if (model->options.local_rpe()) {
+      models::plot_local_rpe(*model->rpes[0]->as<geometry::LocalRPE>(), (fs::path(c.out) / "rpe_layer1.png").string());
+    }
+  };
   t.higher_is_better = false;
   return t;
 }

@@ -178,6 +178,9 @@ TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
   geometry::SpectralRPE rpe(geometry::SpectralRPEOptions(2, 3));
   plot_spectral_rpe(*rpe, (dir / "rpe.png").string());
   EXPECT_GT(fs::file_size(dir / "rpe.png"), 1000u);
+  geometry::LocalRPE local(geometry::LocalRPEOptions(3, 2.0).num_bins(4));
+  plot_local_rpe(*local, (dir / "local.png").string());
+  EXPECT_GT(fs::file_size(dir / "local.png"), 1000u);
   EXPECT_THROW_WITH(plot_learning_curves((dir / "missing.csv").string(), (dir / "x.png").string()), "missing.csv");
 }
 
