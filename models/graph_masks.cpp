@@ -33,6 +33,18 @@ torch::Tensor initial_graph_mask_parameter(GraphMaskKind kind, const GraphMaskSe
   }
 }
 
+std::vector<torch::Tensor> register_graph_mask_parameters(torch::nn::Module& module, GraphMaskKind kind,
+                                                          const GraphMaskSettings& settings, int64_t layers) {
+  std::vector<torch::Tensor> parameters;
+  for (int64_t i = 0; i < layers; ++i) {
+    auto initial = initial_graph_mask_parameter(kind, settings);
+    parameters.push_back(initial.defined()
+                             ? module.register_parameter(c10::str("graph_mask_", i, "_", graph_mask_parameter_name(kind)), initial)
+                             : torch::Tensor());
+  }
+  return parameters;
+}
+
 std::shared_ptr<attention::Mask> make_graph_mask(GraphMaskKind kind, const GraphMaskSettings& s,
                                                  const graph::Graph& g, int64_t length,
                                                  const torch::Tensor& parameter, const torch::Device& device,

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include "attention/masks/mask.h"
@@ -42,6 +44,11 @@ const char* graph_mask_parameter_name(GraphMaskKind kind);
 /// kAdjacency): diffusion times [H] (1), random-walk coefficients [H, K+1] (2^-k), GRF
 /// modulation logits [H, K+1] (softplus⁻¹(e^{-k/2})), spanning-tree decay rates [H] (−1).
 torch::Tensor initial_graph_mask_parameter(GraphMaskKind kind, const GraphMaskSettings& settings);
+
+/// Registers on `module` one such parameter per layer, named "graph_mask_<i>_<name>", and
+/// returns them ([layers] entries, undefined for kinds without a parameter).
+std::vector<torch::Tensor> register_graph_mask_parameters(torch::nn::Module& module, GraphMaskKind kind,
+                                                          const GraphMaskSettings& settings, int64_t layers);
 
 /// The mask of `kind` over `graph` (graph b on the first n_b of `length` tokens of batch
 /// element b), using `parameter` (from initial_graph_mask_parameter, registered by the

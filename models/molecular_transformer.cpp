@@ -42,13 +42,7 @@ void MolecularTransformerImpl::reset() {
           geometry::LocalRPEOptions(o.num_heads(), o.cutoff()).num_bins(o.rpe_bins()).smooth_cutoff(true)));
     }
   }
-  graph_mask_parameters.clear();
-  for (int64_t i = 0; i < o.num_layers(); ++i) {
-    auto initial = initial_graph_mask_parameter(o.graph_mask(), GraphMaskSettings{o.num_heads()});
-    graph_mask_parameters.push_back(
-        initial.defined() ? register_parameter(c10::str("graph_mask_", i, "_", graph_mask_parameter_name(o.graph_mask())), initial)
-                          : torch::Tensor());
-  }
+  graph_mask_parameters = register_graph_mask_parameters(*this, o.graph_mask(), {o.num_heads()}, o.num_layers());
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({e})));
   head = register_module("head", torch::nn::Sequential(torch::nn::Linear(e, e), torch::nn::SiLU(), torch::nn::Linear(e, 1)));
 }

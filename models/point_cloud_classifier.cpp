@@ -41,14 +41,8 @@ void PointCloudClassifierImpl::reset() {
                                            .rpe_features(std::max<int64_t>(o.rpe_features(), 1))
                                            .rpe_length_scale(o.rpe_length_scale())));
   }
-  graph_mask_parameters.clear();
-  const GraphMaskSettings settings{o.num_heads(), o.graph_mask_steps()};
-  for (int64_t i = 0; i < o.num_layers(); ++i) {
-    auto initial = initial_graph_mask_parameter(o.graph_mask(), settings);
-    graph_mask_parameters.push_back(
-        initial.defined() ? register_parameter(c10::str("graph_mask_", i, "_", graph_mask_parameter_name(o.graph_mask())), initial)
-                          : torch::Tensor());
-  }
+  graph_mask_parameters = register_graph_mask_parameters(*this, o.graph_mask(), {o.num_heads(), o.graph_mask_steps()},
+                                                         o.num_layers());
   downsample = register_module("downsample", torch::nn::ModuleList());
   for (int64_t i = 1; i < o.num_stages(); ++i) {
     downsample->push_back(torch::nn::Sequential(torch::nn::Linear(e + o.pos_dim(), e), torch::nn::GELU(), torch::nn::Linear(e, e)));
