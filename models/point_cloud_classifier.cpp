@@ -100,7 +100,7 @@ torch::Tensor PointCloudClassifierImpl::forward(const torch::Tensor& pos, const 
       }
       stage_h = blocks[i]->as<TransformerBlock>()->forward(stage_h, padded_mask, stage_pos, mask.get());
     }
-    flat_h = geometry::from_padded(stage_h, padded_mask);
+    if (stage + 2 < static_cast<int64_t>(stages.size())) flat_h = geometry::from_padded(stage_h, padded_mask);
     h = stage_h;
     stage_padding = padded_mask;
   }

@@ -28,7 +28,8 @@ struct GcnConvImpl : torch::nn::Module {
     const auto loops = torch::arange(x.size(0));
     const auto rows = torch::cat({edge_index[1], loops}), cols = torch::cat({edge_index[0], loops});
     const auto degree = torch::zeros({x.size(0)}, x.options()).index_add(0, rows, torch::ones({rows.size(0)}, x.options()));
-    const auto weight = (degree.rsqrt().index_select(0, rows) * degree.rsqrt().index_select(0, cols)).unsqueeze(1);
+    const auto norm = degree.rsqrt();
+    const auto weight = (norm.index_select(0, rows) * norm.index_select(0, cols)).unsqueeze(1);
     const auto h = linear(x);
     return torch::zeros_like(h).index_add(0, rows, h.index_select(0, cols) * weight);
   }

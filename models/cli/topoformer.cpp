@@ -225,7 +225,8 @@ models::GraphMaskKind graph_mask_kind(const std::string& name) {
   if (name == "grf") return models::GraphMaskKind::kGraphRandomFeatures;
   if (name == "spanning-tree") return models::GraphMaskKind::kSpanningTree;
   if (name == "diffusion") return models::GraphMaskKind::kDiffusion;
-  throw std::runtime_error("unknown graph mask \"" + name + "\"");
+  throw std::runtime_error("graph mask must be none, adjacency, diffusion, random-walk, grf or spanning-tree, got \"" +
+                           name + "\"");
 }
 
 models::PointCloudClassifier make_model(const Config& c, const PointCloudData& d) {
@@ -473,7 +474,6 @@ int evaluate(const Config& flags, const std::string& data) {
   if (fs::exists(recorded)) {
     load_config(recorded.string(), c);
     c.out = flags.out;
-    c.threads = flags.threads;
     if (!data.empty()) c.data = data;
   }
   if (c.data.empty()) throw std::runtime_error("eval: no " + recorded.string() + " and no --data");
