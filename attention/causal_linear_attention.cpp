@@ -40,8 +40,7 @@ class CausalLinearAttentionFunction
     : public torch::autograd::Function<CausalLinearAttentionFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& phi_q,
-                               const torch::Tensor& phi_k, const torch::Tensor& v,
-                               int64_t chunk) {
+                               const torch::Tensor& phi_k, const torch::Tensor& v, int64_t chunk) {
     ctx->save_for_backward({phi_q, phi_k, v});
     ctx->saved_data["chunk"] = chunk;
     const int64_t length = phi_q.size(2);
@@ -69,12 +68,12 @@ class CausalLinearAttentionFunction
     // dK_j = Σ_{i≥j} (g_i·v_j) q_i and dV_j = Σ_{i≥j} (q_i·k_j) g_i: a backward scan over
     // R = Σ q gᵀ (recomputed, not subtracted from a total, to avoid cancellation).
     const auto reverse = exclusive_cumsum(torch::matmul(q.transpose(-1, -2), g), true);
-    const auto grad_k = torch::matmul(g_v.transpose(-1, -2), q) +
-                        torch::matmul(vc, reverse.transpose(-1, -2));
+    const auto grad_k =
+        torch::matmul(g_v.transpose(-1, -2), q) + torch::matmul(vc, reverse.transpose(-1, -2));
     const auto q_k = torch::matmul(q, k.transpose(-1, -2)).masked_fill(~causal, 0);
     const auto grad_v = torch::matmul(q_k.transpose(-1, -2), g) + torch::matmul(k, reverse);
-    return {from_chunks(grad_q, length), from_chunks(grad_k, length),
-            from_chunks(grad_v, length), torch::Tensor()};
+    return {from_chunks(grad_q, length), from_chunks(grad_k, length), from_chunks(grad_v, length),
+            torch::Tensor()};
   }
 };
 

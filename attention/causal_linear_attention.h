@@ -2,7 +2,7 @@
 /// \file
 /// Causal (prefix-sum) product of linear attention, out_i = Σ_{j≤i} (φ(q_i)·φ(k_j)) v_j,
 /// by a chunked scan with a custom backward (Katharopoulos et al., ICML 2020; Choromanski et
-/// al., ICLR 2021, section 2.5 of reference/attention-methods.md).
+/// al., "Rethinking Attention with Performers", ICLR 2021, section 2.5 (unidirectional)).
 #pragma once
 
 #include <torch/types.h>

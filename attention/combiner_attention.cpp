@@ -20,13 +20,15 @@ const double kInf = std::numeric_limits<double>::infinity();
 
 /// Softmax over the last axis restricted to `allowed`; all-masked rows give zeros.
 torch::Tensor masked_softmax(const torch::Tensor& logits, const torch::Tensor& allowed) {
-  return torch::softmax(logits.masked_fill(~allowed, kMaskedLogit), -1) * allowed.to(logits.scalar_type());
+  return torch::softmax(logits.masked_fill(~allowed, kMaskedLogit), -1) *
+         allowed.to(logits.scalar_type());
 }
 
 /// Pads token validity [B, T] to `length` with invalid (padding) tokens.
 torch::Tensor pad_valid(const torch::Tensor& valid, int64_t length) {
   if (valid.size(1) == length) return valid;
-  return torch::cat({valid, torch::zeros({valid.size(0), length - valid.size(1)}, valid.options())}, 1);
+  return torch::cat({valid, torch::zeros({valid.size(0), length - valid.size(1)}, valid.options())},
+                    1);
 }
 
 /// Pads the token axis (2) of [B, H, T, D] to `length` with zeros.
@@ -111,20 +113,20 @@ torch::Tensor fixed(const torch::Tensor& q, const torch::Tensor& k, const torch:
   const auto local = torch::matmul(qb, kb.transpose(-1, -2));
   // Regions: the other blocks (causal: earlier ones).
   const auto summary = summarise(qb, kb, vb, valid, RegionShape::kWholeGroup);
-  const auto k_bar = summary.keys.squeeze(3);   // [B, H, n, D]
+  const auto k_bar = summary.keys.squeeze(3);    // [B, H, n, D]
   const auto v_bar = summary.values.squeeze(3);  // [B, H, n, Dv]
-  const auto summary_logits =
-      torch::matmul(qb.reshape({b, h, padded, -1}), k_bar.transpose(-1, -2)).view({b, h, blocks, block, blocks});
+  const auto summary_logits = torch::matmul(qb.reshape({b, h, padded, -1}), k_bar.transpose(-1, -2))
+                                  .view({b, h, blocks, block, blocks});
   const auto own = torch::arange(blocks, valid.options().dtype(torch::kLong));
   auto other = own.unsqueeze(1) != own.unsqueeze(0);  // [n(query block), n(region)]
   if (causal) other = own.unsqueeze(1) > own.unsqueeze(0);
-  const auto summary_allowed = summary.valid.squeeze(2).view({b, 1, 1, 1, blocks}) &
-                               other.view({1, 1, blocks, 1, blocks});
-  const auto weights = masked_softmax(
-      torch::cat({local, summary_logits}, -1),
-      torch::cat({local_allowed.expand({b, 1, blocks, block, block}),
-                  summary_allowed.expand({b, 1, blocks, block, blocks})},
-                 -1));
+  const auto summary_allowed =
+      summary.valid.squeeze(2).view({b, 1, 1, 1, blocks}) & other.view({1, 1, blocks, 1, blocks});
+  const auto weights =
+      masked_softmax(torch::cat({local, summary_logits}, -1),
+                     torch::cat({local_allowed.expand({b, 1, blocks, block, block}),
+                                 summary_allowed.expand({b, 1, blocks, block, blocks})},
+                                -1));
   const auto out = torch::matmul(weights.slice(-1, 0, block), vb) +
                    torch::matmul(weights.slice(-1, block), v_bar.unsqueeze(2));
   return out.reshape({b, h, padded, -1}).slice(2, 0, t);
@@ -148,9 +150,11 @@ torch::Tensor logsparse(const torch::Tensor& q, const torch::Tensor& k, const to
   std::vector<std::pair<torch::Tensor, torch::Tensor>> sources;  // (v̄ of a level, block index)
   for (int64_t level = 0; level < levels; ++level) {
     const int64_t size = int64_t{1} << level, blocks = padded / size;
-    const auto view = [&](const torch::Tensor& x) { return x.view({b, h, blocks, size, x.size(3)}); };
-    const auto summary =
-        summarise(view(qp), view(kp), view(vp), valid.view({b, blocks, size}), RegionShape::kWholeGroup);
+    const auto view = [&](const torch::Tensor& x) {
+      return x.view({b, h, blocks, size, x.size(3)});
+    };
+    const auto summary = summarise(view(qp), view(kp), view(vp), valid.view({b, blocks, size}),
+                                   RegionShape::kWholeGroup);
     const auto k_bar = summary.keys.squeeze(3), v_bar = summary.values.squeeze(3);
     const auto region_valid = summary.valid.squeeze(2);  // [B, blocks]
     // The block of this level in the dyadic tiling of [0, i): present iff bit `level` of i.
@@ -158,8 +162,9 @@ torch::Tensor logsparse(const torch::Tensor& q, const torch::Tensor& k, const to
     sides.emplace_back(torch::bitwise_and(i.bitwise_right_shift(level), 1).to(torch::kBool),
                        i.bitwise_right_shift(level + 1) * 2);
     if (!causal) {  // mirrored: the tiling of (i, Tp)
-      sides.emplace_back(torch::bitwise_and(mirrored.bitwise_right_shift(level), 1).to(torch::kBool),
-                         blocks - 1 - mirrored.bitwise_right_shift(level + 1) * 2);
+      sides.emplace_back(
+          torch::bitwise_and(mirrored.bitwise_right_shift(level), 1).to(torch::kBool),
+          blocks - 1 - mirrored.bitwise_right_shift(level + 1) * 2);
     }
     for (const auto& [present, block] : sides) {
       const auto safe = block.clamp(0, blocks - 1);
@@ -193,8 +198,8 @@ torch::Tensor axial(const torch::Tensor& q, const torch::Tensor& k, const torch:
   // Ω⁰: own row (causal: columns ≤ c) and own column (other rows; causal: rows above).
   auto row_allowed = valid.unsqueeze(1).unsqueeze(3);  // [B, 1, n, 1, m(c')]
   if (causal) row_allowed = row_allowed & torch::ones({cols, cols}, bool_options).tril();
-  const auto above = causal ? torch::ones({rows, rows}, bool_options).tril(-1)
-                            : ~torch::eye(rows, bool_options);
+  const auto above =
+      causal ? torch::ones({rows, rows}, bool_options).tril(-1) : ~torch::eye(rows, bool_options);
   const auto col_allowed = valid_c.unsqueeze(1).unsqueeze(3) & above;  // [B, 1, m, n(r), n(r')]
   const auto row_logits = torch::matmul(qr, kr.transpose(-1, -2));     // [B, H, n, m, m]
   const auto col_logits = torch::matmul(qc, kc.transpose(-1, -2));     // [B, H, m, n, n]
@@ -204,19 +209,19 @@ torch::Tensor axial(const torch::Tensor& q, const torch::Tensor& k, const torch:
     // Regions: other columns, rows above (causal) or rows ≠ row(i).
     const auto s = summarise(qc, kc, vc, valid_c,
                              causal ? RegionShape::kStrictPrefix : RegionShape::kExcludeSelf);
-    const auto k_bar = s.keys.transpose(2, 3);      // [B, H, n(r), m(c'), D]
-    summary_values = s.values.transpose(2, 3);      // [B, H, n(r), m(c'), Dv]
+    const auto k_bar = s.keys.transpose(2, 3);                    // [B, H, n(r), m(c'), D]
+    summary_values = s.values.transpose(2, 3);                    // [B, H, n(r), m(c'), Dv]
     summary_logits = torch::matmul(qr, k_bar.transpose(-1, -2));  // [B, H, n, m(c), m(c')]
     summary_allowed = s.valid.transpose(1, 2).unsqueeze(1).unsqueeze(3) &
                       ~torch::eye(cols, bool_options);  // [B, 1, n, m(c), m(c')]
   } else {
     // Regions: other rows (causal: above) without column(i).
     const auto s = summarise(qr, kr, vr, valid, RegionShape::kExcludeSelf);
-    const auto k_bar = s.keys.transpose(2, 3);      // [B, H, m(c), n(r'), D]
-    summary_values = s.values.transpose(2, 3);      // [B, H, m(c), n(r'), Dv]
+    const auto k_bar = s.keys.transpose(2, 3);                         // [B, H, m(c), n(r'), D]
+    summary_values = s.values.transpose(2, 3);                         // [B, H, m(c), n(r'), Dv]
     const auto logits_c = torch::matmul(qc, k_bar.transpose(-1, -2));  // [B, H, m, n(r), n(r')]
     const auto allowed_c = s.valid.transpose(1, 2).unsqueeze(1).unsqueeze(3) & above;
-    summary_logits = logits_c.transpose(2, 3);    // [B, H, n, m, n(r')]
+    summary_logits = logits_c.transpose(2, 3);  // [B, H, n, m, n(r')]
     summary_allowed = allowed_c.transpose(2, 3);
   }
   const auto weights = masked_softmax(
@@ -247,7 +252,8 @@ torch::Tensor combiner_attention(const torch::Tensor& q, const torch::Tensor& k,
   check(v, "v", {"B", "H", "T", "*"});
   check.optional(options.key_padding_mask(), "key_padding_mask", {"B", "T"});
   check.floating(q, "q").same_dtype({{q, "q"}, {k, "k"}, {v, "v"}});
-  check.same_device({{q, "q"}, {k, "k"}, {v, "v"}, {options.key_padding_mask(), "key_padding_mask"}});
+  check.same_device(
+      {{q, "q"}, {k, "k"}, {v, "v"}, {options.key_padding_mask(), "key_padding_mask"}});
   const int64_t t = q.size(2);
   TOPO_CHECK_ARG(t >= 1, "combiner_attention", "q", "at least one token", shape_string(q));
   torch::Tensor valid;
@@ -260,9 +266,10 @@ torch::Tensor combiner_attention(const torch::Tensor& q, const torch::Tensor& k,
   const auto qs = q / std::sqrt(static_cast<double>(q.size(3)));
   switch (options.variant()) {
     case CombinerVariant::kFixed: {
-      const int64_t block = options.block_size() > 0
-                                ? options.block_size()
-                                : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(t))));
+      const int64_t block =
+          options.block_size() > 0
+              ? options.block_size()
+              : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(t))));
       TOPO_CHECK_ARG(options.block_size() >= 0, "combiner_attention", "block_size",
                      ">= 0 (0: ceil(sqrt(T)))", options.block_size());
       return fixed(qs, k, v, valid, options.causal(), block);
@@ -307,11 +314,13 @@ void CombinerAttentionImpl::reset() {
                  "CombinerAttention", "embed_dim",
                  c10::str("a multiple of num_heads = ", options.num_heads()), options.embed_dim());
   qkv_proj = register_module(
-      "qkv_proj", torch::nn::Linear(torch::nn::LinearOptions(options.embed_dim(), 3 * options.embed_dim())
-                                        .bias(options.bias())));
+      "qkv_proj",
+      torch::nn::Linear(torch::nn::LinearOptions(options.embed_dim(), 3 * options.embed_dim())
+                            .bias(options.bias())));
   out_proj = register_module(
-      "out_proj", torch::nn::Linear(torch::nn::LinearOptions(options.embed_dim(), options.embed_dim())
-                                        .bias(options.bias())));
+      "out_proj",
+      torch::nn::Linear(
+          torch::nn::LinearOptions(options.embed_dim(), options.embed_dim()).bias(options.bias())));
 }
 
 torch::Tensor CombinerAttentionImpl::forward(const torch::Tensor& x,

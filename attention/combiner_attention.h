@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
-/// Combiner attention (Ren et al., NeurIPS 2021; section 6 of reference/attention-methods.md):
-/// full attention capability at sub-quadratic cost. Every query i attends to every allowed
-/// key, directly inside its own part Ω⁰_i and through region summaries elsewhere:
+/// Combiner attention (Ren et al., "Combiner: Full attention transformer with sparse computation
+/// cost", NeurIPS 2021): full attention capability at sub-quadratic cost. Every query i attends to
+/// every allowed key, directly inside its own part Ω⁰_i and through region summaries elsewhere:
 ///
 ///   out_i = [Σ_{j∈Ω⁰_i} e^{s_ij} v_j + Σ_r e^{q_i·k̄_r/√d} v̄_r] / Z_i   (one joint softmax)
 ///   k̄_r = maxpool_{j∈Ω_r} k_j,  q̄_r = maxpool_{j∈Ω_r} q_j,

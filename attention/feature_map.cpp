@@ -12,11 +12,16 @@ namespace {
 
 const char* kind_name(FeatureMapKind kind) {
   switch (kind) {
-    case FeatureMapKind::kSoftmaxPositive: return "softmax_positive";
-    case FeatureMapKind::kSoftmaxHyperbolic: return "softmax_hyperbolic";
-    case FeatureMapKind::kReluRandom: return "relu_random";
-    case FeatureMapKind::kRelu: return "relu";
-    case FeatureMapKind::kEluPlusOne: return "elu_plus_one";
+    case FeatureMapKind::kSoftmaxPositive:
+      return "softmax_positive";
+    case FeatureMapKind::kSoftmaxHyperbolic:
+      return "softmax_hyperbolic";
+    case FeatureMapKind::kReluRandom:
+      return "relu_random";
+    case FeatureMapKind::kRelu:
+      return "relu";
+    case FeatureMapKind::kEluPlusOne:
+      return "elu_plus_one";
   }
   return "?";
 }
@@ -48,8 +53,8 @@ torch::Tensor softmax_features(const torch::Tensor& x_scaled, const torch::Tenso
         masked = exponent.masked_fill(key_padding_mask.unsqueeze(1).unsqueeze(-1),
                                       -std::numeric_limits<double>::infinity());
       }
-      stabiliser = std::get<0>(masked.flatten(2).max(-1)).view({exponent.size(0), exponent.size(1),
-                                                               1, 1});
+      stabiliser =
+          std::get<0>(masked.flatten(2).max(-1)).view({exponent.size(0), exponent.size(1), 1, 1});
       // All keys padded: nothing to stabilise, avoid -inf.
       stabiliser = stabiliser.clamp_min(std::numeric_limits<float>::lowest());
       break;
@@ -81,7 +86,8 @@ torch::Tensor feature_map(const torch::Tensor& x, FeatureMapKind kind,
     if (kind == FeatureMapKind::kRelu) return torch::relu(x) + eps;
     return torch::elu(x) + 1 + eps;
   }
-  check(projection, "projection", {"H", "M", "D"}).same_dtype({{x, "x"}, {projection, "projection"}});
+  check(projection, "projection", {"H", "M", "D"})
+      .same_dtype({{x, "x"}, {projection, "projection"}});
   check.same_device({{x, "x"}, {projection, "projection"}, {key_padding_mask, "key_padding_mask"}});
   const double d = static_cast<double>(x.size(-1));
   const auto x_scaled = normalize_inputs ? x * std::pow(d, -0.25) : x;
@@ -146,10 +152,13 @@ bool FeatureMapImpl::step() {
 
 int64_t FeatureMapImpl::feature_dim() const {
   switch (options.kind()) {
-    case FeatureMapKind::kSoftmaxHyperbolic: return 2 * options.num_features();
+    case FeatureMapKind::kSoftmaxHyperbolic:
+      return 2 * options.num_features();
     case FeatureMapKind::kSoftmaxPositive:
-    case FeatureMapKind::kReluRandom: return options.num_features();
-    default: return options.head_dim();
+    case FeatureMapKind::kReluRandom:
+      return options.num_features();
+    default:
+      return options.head_dim();
   }
 }
 
@@ -157,10 +166,10 @@ bool FeatureMapImpl::is_random() const { return kind_is_random(options.kind()); 
 
 torch::Tensor FeatureMapImpl::forward(const torch::Tensor& x, FeatureRole role,
                                       const torch::Tensor& key_padding_mask) {
-  TORCH_CHECK_VALUE(x.dim() == 4 && x.size(1) == options.num_heads() &&
-                        x.size(3) == options.head_dim(),
-                    "FeatureMap: `x` has shape ", x.sizes(), ", expected [B, H=",
-                    options.num_heads(), ", L, D=", options.head_dim(), "]");
+  TORCH_CHECK_VALUE(
+      x.dim() == 4 && x.size(1) == options.num_heads() && x.size(3) == options.head_dim(),
+      "FeatureMap: `x` has shape ", x.sizes(), ", expected [B, H=", options.num_heads(),
+      ", L, D=", options.head_dim(), "]");
   const auto w = projection.defined() ? projection.to(x.scalar_type()) : projection;
   return feature_map(x, options.kind(), w, role, key_padding_mask, options.epsilon(),
                      options.normalize_inputs());
@@ -170,8 +179,7 @@ void FeatureMapImpl::pretty_print(std::ostream& stream) const {
   stream << "topo::attention::FeatureMap(kind=" << kind_name(options.kind())
          << ", head_dim=" << options.head_dim() << ", num_heads=" << options.num_heads();
   if (is_random()) {
-    stream << ", num_features=" << options.num_features()
-           << ", orthogonal=" << options.orthogonal()
+    stream << ", num_features=" << options.num_features() << ", orthogonal=" << options.orthogonal()
            << ", redraw_interval=" << options.redraw_interval();
   }
   stream << ")";

@@ -99,8 +99,8 @@ class FeatureMapImpl : public torch::nn::Cloneable<FeatureMapImpl> {
   bool is_random() const;
 
   FeatureMapOptions options;
-  torch::Tensor projection;     ///< [H, m, d] buffer (undefined for deterministic kinds)
-  torch::Tensor redraw_count;   ///< int64 scalar buffer: redraws so far
+  torch::Tensor projection;          ///< [H, m, d] buffer (undefined for deterministic kinds)
+  torch::Tensor redraw_count;        ///< int64 scalar buffer: redraws so far
   torch::Tensor steps_since_redraw;  ///< int64 scalar buffer
 };
 TORCH_MODULE(FeatureMap);

@@ -32,7 +32,9 @@ torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& 
   check(v, "v", {"B", "H", "S", "D"});
   check.floating(phi_q, "phi_q", /*allow_reduced=*/true)
       .same_dtype({{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"}})
-      .same_device({{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"},
+      .same_device({{phi_q, "phi_q"},
+                    {phi_k, "phi_k"},
+                    {v, "v"},
                     {options.key_padding_mask(), "key_padding_mask"},
                     {options.segment_ids(), "segment_ids"}});
   check.optional(options.key_padding_mask(), "key_padding_mask", {"B", "S"});
@@ -64,9 +66,12 @@ torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& 
     // Value j goes to slot seg_j of a [G, D + 1] block; query i reads slot seg_i. So keys of
     // other segments contribute to neither numerator nor normaliser.
     num_segments = std::max(query_segments.numel() ? query_segments.max().item<int64_t>() : 0,
-                            key_segments.numel() ? key_segments.max().item<int64_t>() : 0) + 1;
+                            key_segments.numel() ? key_segments.max().item<int64_t>() : 0) +
+                   1;
     const auto slots = torch::nn::functional::one_hot(key_segments, num_segments)
-                           .to(values.scalar_type()).unsqueeze(1).unsqueeze(-1);  // [B,1,S,G,1]
+                           .to(values.scalar_type())
+                           .unsqueeze(1)
+                           .unsqueeze(-1);              // [B,1,S,G,1]
     values = (values.unsqueeze(3) * slots).flatten(3);  // [B, H, S, G·(D+1)]
   }
 
@@ -92,65 +97,143 @@ LinearAttentionImpl::LinearAttentionImpl(const LinearAttentionOptions& options_)
   reset();
 }
 
+namespace {
+bool softmax_kernel(FeatureMapKind kind) {
+  return kind == FeatureMapKind::kSoftmaxPositive || kind == FeatureMapKind::kSoftmaxHyperbolic;
+}
+}  // namespace
+
 void LinearAttentionImpl::reset() {
   const int64_t e = options.embed_dim(), h = options.num_heads();
   TOPO_CHECK_ARG(e > 0, "LinearAttention", "embed_dim", "positive", e);
   TOPO_CHECK_ARG(h > 0 && e % h == 0, "LinearAttention", "num_heads",
                  "a positive divisor of embed_dim=" + std::to_string(e), h);
-  TORCH_CHECK_VALUE(!(options.causal() && options.mask()),
-                    "LinearAttention: `causal` applies to unmasked attention; with a `mask`, use "
+  TORCH_CHECK_VALUE(!(options.causal() && !options.masks().empty()),
+                    "LinearAttention: `causal` applies to unmasked attention; with `masks`, use "
                     "a causal mask (e.g. CausalMask, ToeplitzMaskOptions::causal)");
+  int64_t extra = 0, applied = 0;
+  for (const auto& mask : options.masks()) {
+    TOPO_CHECK_ARG(mask != nullptr, "LinearAttention", "masks", "non-null mask modules",
+                   "a null pointer");
+    extra += mask->extra_input_dims();
+    applied += mask->low_rank() ? 0 : 1;
+  }
+  TORCH_CHECK_VALUE(applied <= 1, "LinearAttention: at most one mask that is not low-rank can be ",
+                    "combined (low-rank masks such as flt combine with any), got ", applied);
   auto feature_options = options.feature_map();
-  feature_options.head_dim(e / h).num_heads(h);
+  TORCH_CHECK_VALUE(
+      extra == 0 || softmax_kernel(feature_options.kind()),
+      "LinearAttention: a logit-additive mask (e.g. flt with semantics=logit-additive) needs a "
+      "softmax-kernel feature map; use semantics=multiplicative with this feature map");
+  // Logit-additive masks widen queries and keys (already scaled): the feature map sees them.
+  feature_options.head_dim(e / h + extra).num_heads(h);
+  if (extra > 0) feature_options.normalize_inputs(false);
   feature_map = register_module("feature_map", FeatureMap(feature_options));
   const auto linear = torch::nn::LinearOptions(e, e).bias(options.bias());
   q_proj = register_module("q_proj", torch::nn::Linear(linear));
   k_proj = register_module("k_proj", torch::nn::Linear(linear));
   v_proj = register_module("v_proj", torch::nn::Linear(linear));
   out_proj = register_module("out_proj", torch::nn::Linear(linear));
-  mask = options.mask();
-  if (mask) register_module("mask", mask);
+  masks = options.masks();
+  for (size_t i = 0; i < masks.size(); ++i) register_module("mask_" + std::to_string(i), masks[i]);
 }
 
-torch::Tensor LinearAttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& key,
-                                           const torch::Tensor& value,
-                                           const torch::Tensor& key_padding_mask,
-                                           const torch::Tensor& segment_ids) {
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> LinearAttentionImpl::project(
+    const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value) {
   const int64_t e = options.embed_dim(), h = options.num_heads();
   ShapeChecker check("LinearAttention");
   check(query, "query", {"B", "L", e});
   check(key, "key", {"B", "S", e});
   check(value, "value", {"B", "S", e});
-  TORCH_CHECK_VALUE(!(mask && segment_ids.defined()),
-                    "LinearAttention: `segment_ids` is not supported together with a mask");
-  feature_map->step();
-
   const auto heads = [&](const torch::Tensor& x) {  // [B, L, E] -> [B, H, L, E/H]
     return x.view({x.size(0), x.size(1), h, e / h}).transpose(1, 2);
   };
-  const auto q = heads(q_proj(query)), k = heads(k_proj(key)), v = heads(v_proj(value));
-  const bool causal = options.causal() || (mask && mask->is_causal());
-  const auto phi_q = feature_map(q, FeatureRole::kQuery);
-  const auto phi_k = feature_map(k, causal ? FeatureRole::kCausalKey : FeatureRole::kKey,
-                                 key_padding_mask);
-  torch::Tensor out;
-  if (mask) {
-    out = masked_linear_attention(phi_q, phi_k, v, *mask, key_padding_mask);
-  } else {
-    out = linear_attention(phi_q, phi_k, v,
-                           LinearAttentionFuncOptions()
-                               .causal(options.causal())
-                               .key_padding_mask(key_padding_mask)
-                               .segment_ids(segment_ids)
-                               .chunk_size(options.chunk_size()));
+  return {heads(q_proj(query)), heads(k_proj(key)), heads(v_proj(value))};
+}
+
+torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch::Tensor& k_in,
+                                          const torch::Tensor& v,
+                                          const torch::Tensor& key_padding_mask,
+                                          const torch::Tensor& segment_ids,
+                                          const MaskContext* context) {
+  feature_map->step();
+  if (masks.empty()) {
+    const auto phi_q = feature_map(q_in, FeatureRole::kQuery);
+    const auto phi_k = feature_map(
+        k_in, options.causal() ? FeatureRole::kCausalKey : FeatureRole::kKey, key_padding_mask);
+    return linear_attention(phi_q, phi_k, v,
+                            LinearAttentionFuncOptions()
+                                .causal(options.causal())
+                                .key_padding_mask(key_padding_mask)
+                                .segment_ids(segment_ids)
+                                .chunk_size(options.chunk_size()));
   }
-  return out_proj(out.transpose(1, 2).reshape({query.size(0), query.size(1), e}));
+  TORCH_CHECK_VALUE(!segment_ids.defined(),
+                    "LinearAttention: `segment_ids` is not supported together with masks");
+  TORCH_CHECK_VALUE(q_in.size(2) == k_in.size(2),
+                    "LinearAttention: masks need self-attention (as many keys as ",
+                    "queries), got L=", q_in.size(2), " queries and S=", k_in.size(2), " keys");
+  MaskContext own;
+  if (context == nullptr) {
+    own.batch_size = q_in.size(0);
+    own.length = q_in.size(2);
+    own.key_padding_mask = key_padding_mask;
+    own.options = q_in.options();
+    context = &own;
+  }
+  TOPO_CHECK_ARG(
+      context->batch_size == q_in.size(0) && context->length == q_in.size(2), "LinearAttention",
+      "context",
+      c10::str("batch_size ", q_in.size(0), " and length ", q_in.size(2), " (the inputs')"),
+      c10::str("batch_size ", context->batch_size, " and length ", context->length));
+  std::vector<std::shared_ptr<const MaskOperator>> operators;
+  bool causal = false;
+  auto q = q_in, k = k_in;
+  for (const auto& mask : masks) {
+    operators.push_back(mask->build(*context));
+    causal = causal || operators.back()->is_causal();
+    std::tie(q, k) = operators.back()->transform_inputs(q, k);
+  }
+  auto phi_q = feature_map(q, FeatureRole::kQuery);
+  auto phi_k =
+      feature_map(k, causal ? FeatureRole::kCausalKey : FeatureRole::kKey, key_padding_mask);
+  // Low-rank masks fold into the features; at most one mask remains to multiply by.
+  const MaskOperator* applied = nullptr;
+  for (size_t i = 0; i < operators.size(); ++i) {
+    if (auto folded = operators[i]->fold_into_features(phi_q, phi_k)) {
+      std::tie(phi_q, phi_k) = *folded;
+      continue;
+    }
+    TORCH_CHECK_VALUE(
+        applied == nullptr, "LinearAttention: at most one mask that is not low-rank can be ",
+        "combined, got two (", *masks[i], " and another); low-rank masks (flt) combine with any");
+    applied = operators[i].get();
+  }
+  if (applied == nullptr) {
+    return linear_attention(phi_q, phi_k, v,
+                            LinearAttentionFuncOptions().key_padding_mask(key_padding_mask));
+  }
+  return masked_linear_attention(phi_q, phi_k, v, *applied, key_padding_mask);
+}
+
+torch::Tensor LinearAttentionImpl::merge(const torch::Tensor& attended) {
+  return out_proj(
+      attended.transpose(1, 2).reshape({attended.size(0), attended.size(2), options.embed_dim()}));
+}
+
+torch::Tensor LinearAttentionImpl::forward(const torch::Tensor& query, const torch::Tensor& key,
+                                           const torch::Tensor& value,
+                                           const torch::Tensor& key_padding_mask,
+                                           const torch::Tensor& segment_ids,
+                                           const MaskContext* context) {
+  const auto [q, k, v] = project(query, key, value);
+  return merge(attend(q, k, v, key_padding_mask, segment_ids, context));
 }
 
 void LinearAttentionImpl::pretty_print(std::ostream& stream) const {
   stream << "topo::attention::LinearAttention(embed_dim=" << options.embed_dim()
          << ", num_heads=" << options.num_heads() << ", causal=" << options.causal()
-         << ", masked=" << (mask != nullptr) << ")";
+         << ", masks=" << masks.size() << ")";
 }
 
 }  // namespace topo::attention

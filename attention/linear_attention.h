@@ -12,6 +12,8 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <tuple>
+#include <vector>
 
 #include "attention/feature_map.h"
 #include "attention/masks/mask.h"
@@ -56,7 +58,7 @@ torch::Tensor linear_attention(const torch::Tensor& phi_q, const torch::Tensor& 
 /// ```
 /// LinearAttention attention(LinearAttentionOptions(/*embed_dim=*/256, /*num_heads=*/8)
 ///     .feature_map(FeatureMapOptions(0).num_features(128).redraw_interval(1000))
-///     .mask(ToeplitzMask(ToeplitzMaskOptions(8, 1024)).ptr()));
+///     .masks({make_mask("toeplitz", 8, {{"max_length", int64_t{1024}}})}));
 /// ```
 struct LinearAttentionOptions {
   LinearAttentionOptions(int64_t embed_dim, int64_t num_heads)
@@ -66,18 +68,22 @@ struct LinearAttentionOptions {
   /// Feature map settings; its head_dim and num_heads are set by the module.
   /// Default: FAVOR+ positive orthogonal features, m = 128, no redraw.
   TORCH_ARG(FeatureMapOptions, feature_map) = FeatureMapOptions(1);
-  /// Causal attention without a mask (with a mask, causality is the mask's). Default: false.
+  /// Causal attention without a mask (with masks, causality is the masks'). Default: false.
   TORCH_ARG(bool, causal) = false;
-  /// A topological mask applied by masked_linear_attention; registered as submodule "mask".
-  TORCH_ARG(std::shared_ptr<Mask>, mask) = nullptr;
+  /// Topological masks (registered as submodules "mask_0", …), multiplied: low-rank masks (FLT)
+  /// fold into the features, and at most one other mask is applied by Alg. 1 (or its own
+  /// faster exact algorithm). Self-attention only.
+  TORCH_ARG(std::vector<std::shared_ptr<MaskImpl>>, masks) = {};
   /// Bias in the input and output projections. Default: true.
   TORCH_ARG(bool, bias) = true;
   /// Tokens per chunk of the causal scan. Default: 128.
   TORCH_ARG(int64_t, chunk_size) = 128;
 };
 
-/// Multi-head linear attention with input/output projections, batch-first [B, L, E] tensors.
-/// In training mode each forward counts one step of the feature map's redraw schedule.
+/// Multi-head linear attention with input/output projections, batch-first [B, L, E] tensors:
+/// the one attention layer of topoformer (TransformerBlock holds one, as LibTorch's encoder
+/// layer holds MultiheadAttention). In training mode each forward counts one step of the
+/// feature map's redraw schedule.
 class LinearAttentionImpl : public torch::nn::Cloneable<LinearAttentionImpl> {
  public:
   explicit LinearAttentionImpl(const LinearAttentionOptions& options_);
@@ -85,15 +91,30 @@ class LinearAttentionImpl : public torch::nn::Cloneable<LinearAttentionImpl> {
   void pretty_print(std::ostream& stream) const override;
 
   /// query [B, L, E], key and value [B, S, E]; key_padding_mask [B, S] bool (true = padded);
-  /// segment_ids [B, L] int64 (self-attention packing; not with a mask). Returns [B, L, E].
+  /// segment_ids [B, L] int64 (self-attention packing; not with masks); `context` the batch's
+  /// structure the masks are built from (positions, graph, shared cache) — without one, masks
+  /// that need only the length are built from the inputs' shape. Returns [B, L, E].
   torch::Tensor forward(const torch::Tensor& query, const torch::Tensor& key,
                         const torch::Tensor& value, const torch::Tensor& key_padding_mask = {},
-                        const torch::Tensor& segment_ids = {});
+                        const torch::Tensor& segment_ids = {},
+                        const MaskContext* context = nullptr);
+
+  /// The steps of forward, for blocks that swap the attention itself (Combiner):
+  /// [B, L, E] inputs → per-head q, k, v [B, H, L, E/H] …
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> project(const torch::Tensor& query,
+                                                                  const torch::Tensor& key,
+                                                                  const torch::Tensor& value);
+  /// … masked linear attention over them → [B, H, L, E/H] …
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& key_padding_mask = {},
+                       const torch::Tensor& segment_ids = {}, const MaskContext* context = nullptr);
+  /// … and the output projection → [B, L, E].
+  torch::Tensor merge(const torch::Tensor& attended);
 
   LinearAttentionOptions options;
   FeatureMap feature_map = nullptr;
   torch::nn::Linear q_proj = nullptr, k_proj = nullptr, v_proj = nullptr, out_proj = nullptr;
-  std::shared_ptr<Mask> mask;
+  std::vector<std::shared_ptr<MaskImpl>> masks;
 };
 TORCH_MODULE(LinearAttention);
 

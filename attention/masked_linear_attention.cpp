@@ -2,14 +2,12 @@
 #include "attention/masked_linear_attention.h"
 
 #include "attention/attention_utils.h"
-#include "attention/linear_attention.h"
-#include "attention/masks/causal_mask.h"
 #include "common/check.h"
 
 namespace topo::attention {
 
 torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
-                                      const torch::Tensor& v, Mask& mask,
+                                      const torch::Tensor& v, const MaskOperator& mask,
                                       const torch::Tensor& key_padding_mask,
                                       int64_t max_block_elements) {
   ShapeChecker check("masked_linear_attention");
@@ -19,20 +17,17 @@ torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::T
   check.optional(key_padding_mask, "key_padding_mask", {"B", "S"});
   check.floating(phi_q, "phi_q")
       .same_dtype({{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"}})
-      .same_device({{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"},
-                    {key_padding_mask, "key_padding_mask"}});
+      .same_device(
+          {{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"}, {key_padding_mask, "key_padding_mask"}});
   if (key_padding_mask.defined()) {
     check.dtype(key_padding_mask, "key_padding_mask", torch::kBool);
   }
   TOPO_CHECK_ARG(max_block_elements > 0, "masked_linear_attention", "max_block_elements",
                  "positive", max_block_elements);
 
-  if (dynamic_cast<CausalMaskImpl*>(&mask) != nullptr) {
-    // Same result as Alg. 1 with prefix sums, but the chunked scan needs O(L·(M + D)) memory
-    // instead of O(L·M·D) and is several times faster.
-    return linear_attention(phi_q, phi_k, v, LinearAttentionFuncOptions().causal(true)
-                                                 .key_padding_mask(key_padding_mask));
-  }
+  // A cheaper exact algorithm of the mask's own (the causal scan needs O(L·(M + D)) memory
+  // instead of O(L·M·D) and is several times faster than prefix sums of Alg. 1).
+  if (auto out = mask.attend(phi_q, phi_k, v, key_padding_mask)) return *out;
 
   auto keys = phi_k;
   auto values = v;
@@ -53,12 +48,11 @@ torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::T
     const auto masked = mask.apply(outer);
     TORCH_CHECK(masked.dim() == 4 && masked.size(2) == l && masked.size(3) == outer.size(3),
                 "masked_linear_attention: the mask mapped [", b, ", ", h, ", ", s, ", ",
-                outer.size(3), "] to ", shape_string(masked), ", expected [", b, ", ", h, ", ",
-                l, ", ", outer.size(3), "] (does the mask match the number of queries?)");
-    const auto contribution =
-        torch::matmul(phi_q.narrow(3, start, size).unsqueeze(-2),
-                      masked.unflatten(3, {size, width}))
-            .squeeze(-2);  // [B, H, L, W]
+                outer.size(3), "] to ", shape_string(masked), ", expected [", b, ", ", h, ", ", l,
+                ", ", outer.size(3), "] (does the mask match the number of queries?)");
+    const auto contribution = torch::matmul(phi_q.narrow(3, start, size).unsqueeze(-2),
+                                            masked.unflatten(3, {size, width}))
+                                  .squeeze(-2);  // [B, H, L, W]
     raw = raw.defined() ? raw + contribution : contribution;
   }
   return detail::normalise(raw);

@@ -18,7 +18,9 @@ namespace topo::attention {
 /// \param phi_q [B, H, L, M] query features.
 /// \param phi_k [B, H, S, M] key features.
 /// \param v     [B, H, S, D] values.
-/// \param mask  the mask; its `apply` maps [B, H, S, C] to [B, H, L, C].
+/// \param mask  the mask's operator for this batch (MaskImpl::build); its `apply` maps
+///              [B, H, S, C] to [B, H, L, C]. When it offers a cheaper exact algorithm
+///              (`attend`, e.g. the causal scan) that is used instead of Alg. 1.
 /// \param key_padding_mask [B, S] bool, true = padded key (features and values zeroed).
 /// \param max_block_elements the product by M runs on blocks of feature channels holding at
 ///        most this many elements of φ(K) ⊗ (V, 1) (≥ one channel), bounding peak memory of
@@ -28,10 +30,8 @@ namespace topo::attention {
 ///
 /// Cost: O(M·D·T_M + L·M·D), T_M the cost of one product by M (O(L) causal, O(L log L)
 /// Toeplitz, O(L·r) low rank). Differentiable in φ(Q), φ(K), V and the mask's parameters.
-/// A `CausalMask` is computed by the chunked causal scan of linear_attention (same result,
-/// O(L·(M + D)) memory).
 torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
-                                      const torch::Tensor& v, Mask& mask,
+                                      const torch::Tensor& v, const MaskOperator& mask,
                                       const torch::Tensor& key_padding_mask = {},
                                       int64_t max_block_elements = int64_t{1} << 26);
 

@@ -79,11 +79,11 @@ std::pair<torch::Tensor, torch::Tensor> SineSPEImpl::forward(const torch::Tensor
   const int64_t sines = options.num_sines(), r = options.num_realizations();
   const auto f = (torch::sigmoid(frequencies) / 2).to(dtype).unsqueeze(2);  // [H, D, 1, K]
   const auto theta = offsets.to(dtype).unsqueeze(2);
-  const auto lambda = torch::nn::functional::softplus(gains).to(dtype);    // [H, D, K]
+  const auto lambda = torch::nn::functional::softplus(gains).to(dtype);  // [H, D, K]
   const auto positions = [&](int64_t n) {
     return torch::arange(n, q.options()).view({1, 1, n, 1});
   };
-  const auto q_angle = 2 * kPi * f * positions(q.size(2)) + theta;        // [H, D, L, K]
+  const auto q_angle = 2 * kPi * f * positions(q.size(2)) + theta;  // [H, D, L, K]
   const auto k_angle = 2 * kPi * f * positions(k.size(2));
   const auto q_omega = torch::cat({torch::cos(q_angle), torch::sin(q_angle)}, -1);  // [.., 2K]
   const auto k_omega = torch::cat({torch::cos(k_angle), torch::sin(k_angle)}, -1);
@@ -91,16 +91,17 @@ std::pair<torch::Tensor, torch::Tensor> SineSPEImpl::forward(const torch::Tensor
                  std::sqrt(2.0 * static_cast<double>(sines)) *
                  torch::cat({lambda, lambda}, -1).unsqueeze(-1);
   const double scale = std::pow(static_cast<double>(r * dim), -0.25);
-  return filter(q, k, torch::matmul(q_omega, z) * scale, torch::matmul(k_omega, z) * scale,
-                gate, options.gated());
+  return filter(q, k, torch::matmul(q_omega, z) * scale, torch::matmul(k_omega, z) * scale, gate,
+                options.gated());
 }
 
 torch::Tensor SineSPEImpl::positional_attention(int64_t length) {
   TOPO_CHECK_ARG(length >= 1, "SineSPE::positional_attention", "length", ">= 1", length);
   const auto m = torch::arange(length, torch::kDouble);
   const auto delta = (m.unsqueeze(1) - m.unsqueeze(0)).view({1, 1, length, length, 1});
-  const auto f = (torch::sigmoid(frequencies) / 2).to(torch::kDouble).view(
-      {options.num_heads(), options.head_dim(), 1, 1, -1});
+  const auto f = (torch::sigmoid(frequencies) / 2)
+                     .to(torch::kDouble)
+                     .view({options.num_heads(), options.head_dim(), 1, 1, -1});
   const auto theta = offsets.to(torch::kDouble).view_as(f);
   const auto lambda = torch::nn::functional::softplus(gains).to(torch::kDouble).view_as(f);
   const auto p = (lambda.pow(2) / (2.0 * static_cast<double>(options.num_sines())) *
@@ -110,8 +111,8 @@ torch::Tensor SineSPEImpl::positional_attention(int64_t length) {
 }
 
 void SineSPEImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::attention::SineSPE(heads=" << options.num_heads() << ", head_dim="
-         << options.head_dim() << ", realizations=" << options.num_realizations()
+  stream << "topo::attention::SineSPE(heads=" << options.num_heads()
+         << ", head_dim=" << options.head_dim() << ", realizations=" << options.num_realizations()
          << ", sines=" << options.num_sines() << ", gated=" << options.gated() << ")";
 }
 
@@ -142,7 +143,8 @@ std::pair<torch::Tensor, torch::Tensor> ConvSPEImpl::forward(const torch::Tensor
   const auto codes = [&](const torch::Tensor& filters, int64_t n) {
     const auto weight = filters.to(q.scalar_type()).reshape({heads * dim, 1, taps});
     const auto out = torch::nn::functional::conv1d(
-        noise, weight, torch::nn::functional::Conv1dFuncOptions().groups(heads * dim));  // [R, H·D, length]
+        noise, weight,
+        torch::nn::functional::Conv1dFuncOptions().groups(heads * dim));  // [R, H·D, length]
     return out.slice(2, 0, n).view({r, heads, dim, n}).permute({1, 2, 3, 0}) *
            std::pow(static_cast<double>(r * dim), -0.25);
   };
@@ -158,9 +160,9 @@ torch::Tensor ConvSPEImpl::positional_attention(int64_t length) {
   // P(δ) = Σ_t wq[t]·wk[t + δ] for δ = −(P−1) … P−1.
   std::vector<torch::Tensor> by_offset;
   for (int64_t delta = -(taps - 1); delta < taps; ++delta) {
-    by_offset.push_back(
-        delta >= 0 ? (wq.slice(2, 0, taps - delta) * wk.slice(2, delta, taps)).sum(-1)
-                   : (wq.slice(2, -delta, taps) * wk.slice(2, 0, taps + delta)).sum(-1));
+    by_offset.push_back(delta >= 0
+                            ? (wq.slice(2, 0, taps - delta) * wk.slice(2, delta, taps)).sum(-1)
+                            : (wq.slice(2, -delta, taps) * wk.slice(2, 0, taps + delta)).sum(-1));
   }
   by_offset.push_back(torch::zeros_like(by_offset.front()));  // offsets beyond the support
   const auto table = torch::stack(by_offset, -1);             // [H, D, 2P]
@@ -174,8 +176,8 @@ torch::Tensor ConvSPEImpl::positional_attention(int64_t length) {
 }
 
 void ConvSPEImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::attention::ConvSPE(heads=" << options.num_heads() << ", head_dim="
-         << options.head_dim() << ", realizations=" << options.num_realizations()
+  stream << "topo::attention::ConvSPE(heads=" << options.num_heads()
+         << ", head_dim=" << options.head_dim() << ", realizations=" << options.num_realizations()
          << ", kernel_size=" << options.kernel_size() << ", gated=" << options.gated() << ")";
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
-/// Stochastic Positional Encoding (Liutkus et al., ICML 2021; section 5 of
-/// reference/attention-methods.md): relative positional encodings for linear attention.
-/// Queries and keys are filtered by R realisations of Gaussian processes whose
+/// Stochastic Positional Encoding (Liutkus et al., "Relative positional encoding for
+/// Transformers with linear complexity", ICML 2021): relative positional encodings for linear
+/// attention. Queries and keys are filtered by R realisations of Gaussian processes whose
 /// cross-covariance is the learned RPE P_d(m − n), so that
 ///   E[q̂_m · k̂_n] = √(R/D) · Σ_d q_{m,d} k_{n,d} P̃_d(m − n),
 /// and any feature map then runs on the R-dimensional q̂, k̂ (its usual R^(-1/4) input
@@ -19,7 +19,8 @@
 namespace topo::attention {
 
 struct SineSPEOptions {
-  SineSPEOptions(int64_t num_heads, int64_t head_dim) : num_heads_(num_heads), head_dim_(head_dim) {}
+  SineSPEOptions(int64_t num_heads, int64_t head_dim)
+      : num_heads_(num_heads), head_dim_(head_dim) {}
   TORCH_ARG(int64_t, num_heads);
   /// D, the query/key dimension per head.
   TORCH_ARG(int64_t, head_dim);
@@ -54,7 +55,8 @@ class SineSPEImpl : public torch::nn::Cloneable<SineSPEImpl> {
 TORCH_MODULE(SineSPE);
 
 struct ConvSPEOptions {
-  ConvSPEOptions(int64_t num_heads, int64_t head_dim) : num_heads_(num_heads), head_dim_(head_dim) {}
+  ConvSPEOptions(int64_t num_heads, int64_t head_dim)
+      : num_heads_(num_heads), head_dim_(head_dim) {}
   TORCH_ARG(int64_t, num_heads);
   TORCH_ARG(int64_t, head_dim);
   TORCH_ARG(int64_t, num_realizations) = 64;

@@ -96,8 +96,12 @@ void BM_ExactSoftmax(benchmark::State& state) {
 void BM_ExactSoftmaxDenseMask(benchmark::State& state) {
   // A Toeplitz RPE bias materialised densely: what masked softmax attention costs.
   const int64_t length = state.range(0);
-  ToeplitzMask toeplitz(ToeplitzMaskOptions(kHeads, length).semantics(MaskSemantics::kLogitAdditive));
-  const auto bias = toeplitz->dense(length, torch::kFloat32).log().detach();
+  ToeplitzMask toeplitz(
+      ToeplitzMaskOptions(kHeads, length).semantics(MaskSemantics::kLogitAdditive));
+  MaskContext context;
+  context.batch_size = 1;
+  context.length = length;
+  const auto bias = toeplitz->build(context)->dense(torch::kFloat32).log().detach();
   run(state, [&](const Inputs& in) { return exact_softmax(in, bias); });
 }
 
@@ -114,10 +118,20 @@ void BM_CausalLinearAttention(benchmark::State& state) {
   });
 }
 
-void masked(benchmark::State& state, Mask& mask, FeatureRole key_role = FeatureRole::kKey) {
+void masked(benchmark::State& state, MaskImpl& mask, FeatureRole key_role = FeatureRole::kKey) {
   run(state, [&](const Inputs& in) {
+    MaskContext context;
+    context.batch_size = in.q.size(0);
+    context.length = in.q.size(2);
     return masked_linear_attention(favor(in.q, FeatureRole::kQuery), favor(in.k, key_role), in.v,
-                                   mask);
+                                   *mask.build(context));
+  });
+}
+
+void masked(benchmark::State& state, const MaskOperator& mask) {
+  run(state, [&](const Inputs& in) {
+    return masked_linear_attention(favor(in.q, FeatureRole::kQuery), favor(in.k, FeatureRole::kKey),
+                                   in.v, mask);
   });
 }
 
@@ -139,14 +153,15 @@ void BM_MaskedBlockToeplitz2D(benchmark::State& state) {
 
 void BM_MaskedLowRank(benchmark::State& state) {
   const int64_t length = state.range(0);
-  LowRankMask mask(torch::rand({1, kHeads, length, 8}), torch::rand({1, kHeads, length, 8}));
-  masked(state, *mask);
+  const LowRankMaskOperator mask(torch::rand({1, kHeads, length, 8}),
+                                 torch::rand({1, kHeads, length, 8}));
+  masked(state, mask);
 }
 
 void BM_MaskedDense(benchmark::State& state) {
   const int64_t length = state.range(0);
-  DenseMask mask(DenseMaskOptions(torch::rand({1, kHeads, length, length})));
-  masked(state, *mask);
+  const DenseMaskOperator mask(torch::rand({1, kHeads, length, length}));
+  masked(state, mask);
 }
 
 void combiner(benchmark::State& state, CombinerVariant variant) {
@@ -157,7 +172,9 @@ void combiner(benchmark::State& state, CombinerVariant variant) {
 void BM_CombinerFixed(benchmark::State& state) { combiner(state, CombinerVariant::kFixed); }
 void BM_CombinerLogsparse(benchmark::State& state) { combiner(state, CombinerVariant::kLogsparse); }
 void BM_CombinerAxial(benchmark::State& state) { combiner(state, CombinerVariant::kAxialVertical); }
-void BM_CombinerMixture(benchmark::State& state) { combiner(state, CombinerVariant::kAxialMixture); }
+void BM_CombinerMixture(benchmark::State& state) {
+  combiner(state, CombinerVariant::kAxialMixture);
+}
 
 // Lengths 1k … max_forward (forward) and 1k … max_backward (forward + backward); 2-D grids
 // need squares (1024, 4096, 16384, 65536).

@@ -32,7 +32,11 @@ void BM_KnnGraphKdTree(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(geometry::knn_graph(pos, kNeighbours));
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_KnnGraphKdTree)->Arg(1 << 10)->Arg(1 << 13)->Arg(1 << 16)->Arg(1 << 20)
+BENCHMARK(BM_KnnGraphKdTree)
+    ->Arg(1 << 10)
+    ->Arg(1 << 13)
+    ->Arg(1 << 16)
+    ->Arg(1 << 20)
     ->Unit(benchmark::kMillisecond);
 
 void BM_KnnGraphBruteForce(benchmark::State& state) {
@@ -44,7 +48,10 @@ void BM_KnnGraphBruteForce(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_KnnGraphBruteForce)->Arg(1 << 10)->Arg(1 << 13)->Arg(1 << 15)
+BENCHMARK(BM_KnnGraphBruteForce)
+    ->Arg(1 << 10)
+    ->Arg(1 << 13)
+    ->Arg(1 << 15)
     ->Unit(benchmark::kMillisecond);
 
 struct AttentionInputs {
@@ -60,44 +67,56 @@ AttentionInputs attention_inputs(int64_t n) {
 void BM_FltSpectralRpeAttention(benchmark::State& state) {
   const auto in = attention_inputs(state.range(0));
   geometry::SpectralRPE rpe(geometry::SpectralRPEOptions(3, kHeads).num_features(16));
-  attention::FeatureMap phi(attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
+  attention::FeatureMap phi(
+      attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
   torch::NoGradGuard guard;
   for (auto _ : state) {
     const auto [fq, fk] = rpe(in.pos);
-    attention::LowRankMask mask(fq, fk);
-    benchmark::DoNotOptimize(attention::masked_linear_attention(
-        phi(in.q, attention::FeatureRole::kQuery), phi(in.k, attention::FeatureRole::kKey), in.v, *mask));
+    const attention::LowRankMaskOperator mask(fq, fk);
+    benchmark::DoNotOptimize(
+        attention::masked_linear_attention(phi(in.q, attention::FeatureRole::kQuery),
+                                           phi(in.k, attention::FeatureRole::kKey), in.v, mask));
   }
 }
-BENCHMARK(BM_FltSpectralRpeAttention)->RangeMultiplier(4)->Range(1 << 10, 1 << 16)
+BENCHMARK(BM_FltSpectralRpeAttention)
+    ->RangeMultiplier(4)
+    ->Range(1 << 10, 1 << 16)
     ->Unit(benchmark::kMillisecond);
 
 void BM_LocalRpeAttention(benchmark::State& state) {
   const auto in = attention_inputs(state.range(0));
   geometry::LocalRPE rpe(geometry::LocalRPEOptions(kHeads, 0.12));  // ~7 neighbours
-  attention::FeatureMap phi(attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
+  attention::FeatureMap phi(
+      attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
   torch::NoGradGuard guard;
   for (auto _ : state) {
     const auto local = rpe(in.pos);
-    attention::SparseMask mask(local.edge_index, local.values, 1, state.range(0));
-    benchmark::DoNotOptimize(attention::masked_linear_attention(
-        phi(in.q, attention::FeatureRole::kQuery), phi(in.k, attention::FeatureRole::kKey), in.v, *mask));
+    const attention::SparseMaskOperator mask(local.edge_index, local.values, 1, state.range(0));
+    benchmark::DoNotOptimize(
+        attention::masked_linear_attention(phi(in.q, attention::FeatureRole::kQuery),
+                                           phi(in.k, attention::FeatureRole::kKey), in.v, mask));
   }
 }
-BENCHMARK(BM_LocalRpeAttention)->RangeMultiplier(4)->Range(1 << 10, 1 << 16)
+BENCHMARK(BM_LocalRpeAttention)
+    ->RangeMultiplier(4)
+    ->Range(1 << 10, 1 << 16)
     ->Unit(benchmark::kMillisecond);
 
 void BM_ExactSoftmaxWithDenseRpe(benchmark::State& state) {
   const auto in = attention_inputs(state.range(0));
-  geometry::SpectralRPE rpe(geometry::SpectralRPEOptions(3, kHeads).family(geometry::SpectralFamily::kGaussian));
+  geometry::SpectralRPE rpe(
+      geometry::SpectralRPEOptions(3, kHeads).family(geometry::SpectralFamily::kGaussian));
   torch::NoGradGuard guard;
   for (auto _ : state) {
     const auto bias = rpe->exact_mask(in.pos, in.pos);  // [1, H, N, N]
-    const auto logits = torch::matmul(in.q, in.k.transpose(-1, -2)) / std::sqrt(double(kHeadDim)) + bias;
+    const auto logits =
+        torch::matmul(in.q, in.k.transpose(-1, -2)) / std::sqrt(double(kHeadDim)) + bias;
     benchmark::DoNotOptimize(torch::matmul(torch::softmax(logits, -1), in.v));
   }
 }
-BENCHMARK(BM_ExactSoftmaxWithDenseRpe)->RangeMultiplier(4)->Range(1 << 10, 1 << 14)
+BENCHMARK(BM_ExactSoftmaxWithDenseRpe)
+    ->RangeMultiplier(4)
+    ->Range(1 << 10, 1 << 14)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

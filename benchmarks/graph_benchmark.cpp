@@ -10,8 +10,9 @@
 
 #include "attention/feature_map.h"
 #include "attention/masked_linear_attention.h"
-#include "attention/masks/graph_kernel_mask.h"
+#include "attention/masks/diffusion_mask.h"
 #include "attention/masks/graph_random_feature_mask.h"
+#include "attention/masks/spanning_tree_mask.h"
 #include "attention/masks/tree_exp_mask.h"
 #include "attention/masks/tree_function_mask.h"
 #include "graph/graph.h"
@@ -25,7 +26,8 @@ constexpr int64_t kHeads = 4, kHeadDim = 32, kFeatures = 64;
 
 graph::Graph random_tree(int64_t n) {
   torch::manual_seed(0);
-  const auto parents = (torch::rand({n - 1}, torch::kDouble) * torch::arange(1, n, torch::kDouble)).to(torch::kLong);
+  const auto parents =
+      (torch::rand({n - 1}, torch::kDouble) * torch::arange(1, n, torch::kDouble)).to(torch::kLong);
   return graph::Graph(torch::stack({parents, torch::arange(1, n)}), {}, n);
 }
 
@@ -33,8 +35,14 @@ graph::Graph grid(int64_t side) {
   std::vector<int64_t> rows, cols;
   for (int64_t r = 0; r < side; ++r) {
     for (int64_t c = 0; c < side; ++c) {
-      if (c + 1 < side) { rows.push_back(r * side + c); cols.push_back(r * side + c + 1); }
-      if (r + 1 < side) { rows.push_back(r * side + c); cols.push_back((r + 1) * side + c); }
+      if (c + 1 < side) {
+        rows.push_back(r * side + c);
+        cols.push_back(r * side + c + 1);
+      }
+      if (r + 1 < side) {
+        rows.push_back(r * side + c);
+        cols.push_back((r + 1) * side + c);
+      }
     }
   }
   return graph::Graph(torch::stack({torch::tensor(rows), torch::tensor(cols)}), {}, side * side);
@@ -46,15 +54,26 @@ torch::Tensor one_way(const graph::Graph& g) {
   return e.index({torch::indexing::Slice(), e[0] < e[1]});
 }
 
-void run(benchmark::State& state, attention::Mask& mask, int64_t n) {
+/// The context of one graph over `length` tokens.
+attention::MaskContext graph_context(const graph::Graph& g, int64_t length) {
+  attention::MaskContext context;
+  context.batch_size = 1;
+  context.length = length;
+  context.graph = std::make_shared<graph::Graph>(g);
+  return context;
+}
+
+void run(benchmark::State& state, const attention::MaskOperator& mask, int64_t n) {
   torch::manual_seed(1);
-  const auto q = torch::randn({1, kHeads, n, kHeadDim}) * 0.5, k = torch::randn({1, kHeads, n, kHeadDim}) * 0.5;
+  const auto q = torch::randn({1, kHeads, n, kHeadDim}) * 0.5,
+             k = torch::randn({1, kHeads, n, kHeadDim}) * 0.5;
   const auto v = torch::randn({1, kHeads, n, kHeadDim});
-  attention::FeatureMap phi(attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
+  attention::FeatureMap phi(
+      attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
   torch::NoGradGuard guard;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(attention::masked_linear_attention(phi(q, attention::FeatureRole::kQuery),
-                                                                phi(k, attention::FeatureRole::kKey), v, mask));
+    benchmark::DoNotOptimize(attention::masked_linear_attention(
+        phi(q, attention::FeatureRole::kQuery), phi(k, attention::FeatureRole::kKey), v, mask));
   }
   state.counters["N"] = static_cast<double>(n);
 }
@@ -62,42 +81,44 @@ void run(benchmark::State& state, attention::Mask& mask, int64_t n) {
 void BM_TreeExpMask(benchmark::State& state) {
   const int64_t n = state.range(0);
   const auto g = random_tree(n);
-  attention::TreeExpMask mask(attention::TreeExpMaskOptions(kHeads),
-                              graph::root_forest_on_tokens(g, one_way(g), {}, n), 1, n);
-  run(state, *mask, n);
+  const attention::TreeExpOperator mask({graph::root_forest_on_tokens(g, one_way(g), {}, n)},
+                                        torch::full({kHeads}, -1.0), 1, n);
+  run(state, mask, n);
 }
 
 void BM_TreeFunctionMask(benchmark::State& state) {
   const int64_t n = state.range(0);
   const auto g = random_tree(n);
-  attention::TreeFunctionMask mask(attention::TreeFunctionMaskOptions(kHeads, 64),
-                                   graph::root_forest_on_tokens(g, one_way(g), {}, n), 1, n);
+  const auto mask = attention::tree_function_operator(
+      graph::root_forest_on_tokens(g, one_way(g), {}, n),
+      torch::exp(-0.5 * torch::arange(65.0)).repeat({kHeads, 1}), 1, n);
   run(state, *mask, n);
 }
 
 void BM_SpanningTreeMask(benchmark::State& state) {
   const int64_t side = static_cast<int64_t>(std::sqrt(double(state.range(0))));
-  attention::SpanningTreeMask mask(attention::SpanningTreeMaskOptions(kHeads).num_trees(4), grid(side), side * side);
-  run(state, *mask, side * side);
+  attention::SpanningTreeMask mask(attention::SpanningTreeMaskOptions(kHeads).num_trees(4));
+  run(state, *mask->build(graph_context(grid(side), side * side)), side * side);
 }
 
 void BM_DiffusionMask(benchmark::State& state) {
   const int64_t side = static_cast<int64_t>(std::sqrt(double(state.range(0))));
-  attention::DiffusionMask mask(attention::DiffusionMaskOptions(kHeads).time(2.0).tolerance(1e-6), grid(side), side * side);
-  run(state, *mask, side * side);
+  attention::DiffusionMask mask(attention::DiffusionMaskOptions(kHeads).time(2.0).tolerance(1e-6));
+  run(state, *mask->build(graph_context(grid(side), side * side)), side * side);
 }
 
 void BM_GraphRandomFeatureMask(benchmark::State& state) {
   const int64_t side = static_cast<int64_t>(std::sqrt(double(state.range(0))));
-  attention::GraphRandomFeatureMask mask(attention::GraphRandomFeatureMaskOptions(kHeads).walks_per_node(4).max_length(6),
-                                         grid(side), side * side);
-  run(state, *mask, side * side);
+  attention::GraphRandomFeatureMask mask(
+      attention::GraphRandomFeatureMaskOptions(kHeads).walks_per_node(4).max_length(6));
+  run(state, *mask->build(graph_context(grid(side), side * side)), side * side);
 }
 
 void BM_DenseMaskedSoftmax(benchmark::State& state) {
   const int64_t n = state.range(0);
   torch::manual_seed(1);
-  const auto q = torch::randn({1, kHeads, n, kHeadDim}) * 0.5, k = torch::randn({1, kHeads, n, kHeadDim}) * 0.5;
+  const auto q = torch::randn({1, kHeads, n, kHeadDim}) * 0.5,
+             k = torch::randn({1, kHeads, n, kHeadDim}) * 0.5;
   const auto v = torch::randn({1, kHeads, n, kHeadDim});
   const auto mask = torch::rand({1, kHeads, n, n});
   torch::NoGradGuard guard;

@@ -14,9 +14,9 @@ void BM_MatmulFloat32(benchmark::State& state) {
   const auto a = torch::randn({n, n});
   const auto b = torch::randn({n, n});
   for (auto _ : state) benchmark::DoNotOptimize(a.matmul(b));
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * n * n * n * state.iterations(),
-                                                benchmark::Counter::kIsRate,
-                                                benchmark::Counter::kIs1000);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * state.iterations(), benchmark::Counter::kIsRate,
+                         benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_MatmulFloat32)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 

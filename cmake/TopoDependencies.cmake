@@ -12,6 +12,8 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
 pkg_check_modules(HDF5 REQUIRED IMPORTED_TARGET hdf5)  # FindHDF5 needs the C language
 find_package(LibArchive REQUIRED)
+# Run pictures with text (private to topo::models); Debian ships cairo's pkg-config file only.
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 
 # LibTorch's imported target adds -D_GLIBCXX_USE_CXX11_ABI and the USE_* definitions; the
 # `torch` target is enough for us (TORCH_LIBRARIES also lists libc10).

@@ -7,7 +7,7 @@ if(TOPO_WERROR)
 endif()
 
 # The first target that asks for the precompiled header owns it; every later one reuses it.
-# (~13 s per TU that includes <torch/torch.h>; see reference/toolchain.md section 8.)
+# (~13 s per TU that includes <torch/torch.h>.)
 function(topo_use_pch target)
   if(NOT TOPO_USE_PCH)
     return()

@@ -142,16 +142,17 @@ ShapeChecker& ShapeChecker::same_device(
       first = &entry;
       continue;
     }
-    TORCH_CHECK_VALUE(entry.first.device() == first->first.device(), function_, ": `",
-                      entry.second, "` must be on the device of `", first->second, "` (",
-                      first->first.device(), "), got ", entry.first.device());
+    TORCH_CHECK_VALUE(entry.first.device() == first->first.device(), function_, ": `", entry.second,
+                      "` must be on the device of `", first->second, "` (", first->first.device(),
+                      "), got ", entry.first.device());
   }
   return *this;
 }
 
 std::string value_range(const torch::Tensor& tensor) {
   if (tensor.numel() == 0) return "no values";
-  return c10::str("values in [", tensor.min().item<int64_t>(), ", ", tensor.max().item<int64_t>(), "]");
+  return c10::str("values in [", tensor.min().item<int64_t>(), ", ", tensor.max().item<int64_t>(),
+                  "]");
 }
 
 }  // namespace topo

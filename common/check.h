@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
-/// Error conventions (DESIGN.md): user errors name the function, the argument, the expected and
+/// Error conventions: user errors name the function, the argument, the expected and
 /// the actual value and throw c10::Error subclasses; internal invariants say "topoformer bug".
 #pragma once
 
@@ -15,18 +15,18 @@
 
 /// Checks a user-supplied argument; throws c10::ValueError with
 /// "<function>: `<arg>` must be <expected>, got <actual>".
-#define TOPO_CHECK_ARG(cond, function, arg, expected, actual)                                  \
+#define TOPO_CHECK_ARG(cond, function, arg, expected, actual) \
   TORCH_CHECK_VALUE((cond), function, ": `", arg, "` must be ", expected, ", got ", actual)
 
 /// Checks an internal invariant. A failure is a bug in topoformer, never a user error.
-#define TOPO_INTERNAL_ASSERT(cond, ...)                                                         \
-  TORCH_CHECK((cond), "topoformer bug: internal assertion `" #cond "` failed at ", __FILE__,  \
-              ":", __LINE__, ". ", ::c10::str(__VA_ARGS__),                                     \
+#define TOPO_INTERNAL_ASSERT(cond, ...)                                                           \
+  TORCH_CHECK((cond), "topoformer bug: internal assertion `" #cond "` failed at ", __FILE__, ":", \
+              __LINE__, ". ", ::c10::str(__VA_ARGS__),                                            \
               " Please report it to the topoformer issue tracker.")
 
 /// Throws for an op that was given a CUDA tensor in a build without CUDA kernels.
-#define TOPO_FAIL_NO_CUDA(function)                                                            \
-  TORCH_CHECK_NOT_IMPLEMENTED(false, function,                                                 \
+#define TOPO_FAIL_NO_CUDA(function)                                                           \
+  TORCH_CHECK_NOT_IMPLEMENTED(false, function,                                                \
                               ": input is on a CUDA device but topoformer was built without " \
                               "CUDA; reconfigure with -DTOPO_WITH_CUDA=ON and a CUDA LibTorch")
 
@@ -36,10 +36,10 @@ namespace topo {
 /// ("L"), an exact size (64), or the wildcard "*".
 class Dim {
  public:
-  Dim(const char* name) : name_(name) {}  // NOLINT(google-explicit-constructor)
+  Dim(const char* name) : name_(name) {}             // NOLINT(google-explicit-constructor)
   Dim(std::string name) : name_(std::move(name)) {}  // NOLINT(google-explicit-constructor)
-  Dim(int64_t size) : size_(size) {}  // NOLINT(google-explicit-constructor)
-  Dim(int size) : size_(size) {}  // NOLINT(google-explicit-constructor)
+  Dim(int64_t size) : size_(size) {}                 // NOLINT(google-explicit-constructor)
+  Dim(int size) : size_(size) {}                     // NOLINT(google-explicit-constructor)
 
   bool is_named() const { return !name_.empty(); }
   bool is_wildcard() const { return name_ == "*"; }

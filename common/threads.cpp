@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common/threads.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -56,8 +56,8 @@ bool compiled_with_openmp() {
 std::string parallel_info() {
   std::ostringstream out;
   out << "topoformer " << version() << ": " << num_threads() << " intra-op thread(s), OpenMP "
-      << (compiled_with_openmp() ? "on" : "off") << ", LAPACK "
-      << (at::hasLAPACK() ? "yes" : "no") << ", CUDA " << (built_with_cuda() ? "on" : "off");
+      << (compiled_with_openmp() ? "on" : "off") << ", LAPACK " << (at::hasLAPACK() ? "yes" : "no")
+      << ", CUDA " << (built_with_cuda() ? "on" : "off");
   return out.str();
 }
 

@@ -4,8 +4,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 
+#include "common/check.h"
 #include "datasets/file_io.h"
 #include "datasets/parsers/array_parsers.h"
 #include "datasets/parsers/molecule_parsers.h"
@@ -36,7 +39,111 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+/// 17 significant digits: every double is written so that strtod gives it back exactly.
+void append_number(std::string& out, double value) {
+  char buffer[32];
+  const int n = std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+  out.append(buffer, static_cast<size_t>(n));
+}
+
+bool is_real_or_integer(const torch::Tensor& t) {
+  return t.is_floating_point() || (c10::isIntegralType(t.scalar_type(), /*includeBool=*/false));
+}
+
 }  // namespace
+
+void write_extended_xyz(const std::string& path, const std::vector<Sample>& molecules,
+                        const torch::Tensor& energies, const torch::Tensor& forces,
+                        const std::string& energy_key) {
+  const std::string fn = "write_extended_xyz(" + path + ")";
+  const int64_t m = static_cast<int64_t>(molecules.size());
+  TORCH_CHECK_VALUE(m >= 1, fn,
+                    ": `molecules` must hold at least one molecule (extended XYZ readers ",
+                    "refuse an empty file), got 0");
+  const bool key_ok = !energy_key.empty() && energy_key != "Properties" &&
+                      energy_key != "Lattice" &&
+                      energy_key.find_first_of(" \t\r\n=\"'") == std::string::npos;
+  TORCH_CHECK_VALUE(key_ok, fn,
+                    ": `energy_key` must be a plain header key (non-empty, no spaces, `=` or ",
+                    "quotes, not Properties or Lattice), got \"", energy_key, "\"");
+  TORCH_CHECK_VALUE(energies.defined(), fn, ": `energies` must be a tensor [M=", m,
+                    "], got an undefined tensor");
+  TORCH_CHECK_VALUE(energies.dim() == 1 && energies.size(0) == m && is_real_or_integer(energies),
+                    fn, ": `energies` must be a real tensor [M=", m,
+                    "] (one per molecule), got shape ", shape_string(energies), " of ",
+                    energies.scalar_type());
+  const auto e = energies.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  const auto e_a = e.accessor<double, 1>();
+  const bool with_forces = forces.defined();
+  torch::Tensor f = torch::zeros({m, 0, 3}, torch::kDouble);
+  if (with_forces) {
+    TORCH_CHECK_VALUE(forces.dim() == 3 && forces.size(0) == m && forces.size(2) == 3 &&
+                          is_real_or_integer(forces),
+                      fn, ": `forces` must be a real tensor [M=", m,
+                      ", max_atoms, 3] (zero-padded per molecule) or undefined, got shape ",
+                      shape_string(forces), " of ", forces.scalar_type());
+    f = forces.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  }
+  const auto f_a = f.accessor<double, 3>();
+  std::string out;
+  for (int64_t i = 0; i < m; ++i) {
+    const Sample& mol = molecules[static_cast<size_t>(i)];
+    const std::string at = fn + ": molecule " + std::to_string(i) + " (0-based)";
+    TORCH_CHECK_VALUE(
+        mol.z.defined() && mol.z.dim() == 1 && c10::isIntegralType(mol.z.scalar_type(), false), at,
+        ": `z` must be an integer tensor [n] of atomic numbers, got ",
+        mol.z.defined()
+            ? shape_string(mol.z) + " of " + std::string(c10::toString(mol.z.scalar_type()))
+            : std::string("an undefined tensor"));
+    const int64_t n = mol.z.size(0);
+    TORCH_CHECK_VALUE(n >= 1, at, ": `z` must hold at least one atom, got 0");
+    TORCH_CHECK_VALUE(
+        mol.pos.defined() && mol.pos.dim() == 2 && mol.pos.size(0) == n && mol.pos.size(1) == 3 &&
+            is_real_or_integer(mol.pos),
+        at, ": `pos` must be a real tensor [n=", n, ", 3] (n from `z`), got ",
+        mol.pos.defined() ? shape_string(mol.pos) : std::string("an undefined tensor"));
+    if (with_forces) {
+      TORCH_CHECK_VALUE(f.size(1) >= n, fn, ": `forces` [", m, ", ", f.size(1),
+                        ", 3] has room for ", f.size(1), " atoms, expected at least ", n,
+                        " (molecule ", i, " has ", n, " atoms)");
+    }
+    const double energy = e_a[i];
+    TORCH_CHECK_VALUE(std::isfinite(energy), fn, ": `energies[", i, "]` must be finite, got ",
+                      energy);
+    const auto z = mol.z.detach().to(torch::kCPU, torch::kLong).contiguous();
+    const auto pos = mol.pos.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    const auto z_a = z.accessor<int64_t, 1>();
+    const auto p_a = pos.accessor<double, 2>();
+    out += std::to_string(n);
+    out += with_forces ? "\nProperties=species:S:1:pos:R:3:forces:R:3 "
+                       : "\nProperties=species:S:1:pos:R:3 ";
+    out += energy_key + "=";
+    append_number(out, energy);
+    out += '\n';
+    for (int64_t a = 0; a < n; ++a) {
+      TORCH_CHECK_VALUE(z_a[a] >= 1 && z_a[a] <= 118, at, ": `z[", a,
+                        "]` must be an atomic number in [1, 118], got ", z_a[a]);
+      out += element_symbol(z_a[a]);
+      for (int c = 0; c < 3; ++c) {
+        TORCH_CHECK_VALUE(std::isfinite(p_a[a][c]), at, ": `pos[", a, "][", c,
+                          "]` must be finite, got ", p_a[a][c]);
+        out += ' ';
+        append_number(out, p_a[a][c]);
+      }
+      if (with_forces) {
+        for (int c = 0; c < 3; ++c) {
+          const double value = f_a[i][a][c];
+          TORCH_CHECK_VALUE(std::isfinite(value), fn, ": `forces[", i, "][", a, "][", c,
+                            "]` must be finite, got ", value);
+          out += ' ';
+          append_number(out, value);
+        }
+      }
+      out += '\n';
+    }
+  }
+  write_file_atomically(path, out);
+}
 
 MoleculeSet read_qm9(const std::string& path) {
   std::vector<std::pair<std::string, std::string>> files;

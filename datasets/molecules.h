@@ -29,12 +29,28 @@ MoleculeSet read_qm9(const std::string& path);
 MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::string>& target_keys,
                               const std::string& target_unit = "", const std::string& force_unit = "");
 
+/// Writes `molecules` as a multi-frame extended XYZ file that `read_extended_xyz` and ASE
+/// (`ase.io.read(path, ":")`) read back: one frame per molecule, in order, each with the comment
+/// line `Properties=species:S:1:pos:R:3[:forces:R:3] <energy_key>=<energy>` and one line
+/// `El x y z [fx fy fz]` per atom. Every number is written with 17 significant digits, so
+/// doubles round-trip exactly. Uses each molecule's `z` [n] (atomic numbers 1…118) and `pos`
+/// [n, 3]; `energies` [M] (M = molecules.size() ≥ 1); `forces` [M, max_atoms, 3] zero-padded
+/// per molecule (rows past a molecule's n are ignored), or undefined for no forces column.
+/// `energy_key` must be a plain header key (no spaces, `=` or quotes; not `Properties`).
+/// The file is written atomically (temporary file, then rename). A wrong shape, a missing
+/// field, an unknown element or a NaN/infinite value (which no reader would accept) throws
+/// c10::ValueError naming the path, the molecule index, the expected and the actual value.
+void write_extended_xyz(const std::string& path, const std::vector<Sample>& molecules,
+                        const torch::Tensor& energies, const torch::Tensor& forces = {},
+                        const std::string& energy_key = "energy");
+
 /// MD17 (`R`, `z`, `E`, `F`; kcal/mol, kcal/mol/Å) or rMD17 (`coords`, `nuclear_charges`,
 /// `energies`, `forces`) .npz archives: one sample per frame, `y` [1] the energy.
 MoleculeSet read_md17_npz(const std::string& path);
 
 /// Every molecule of an SDF/MOL file; bonds become `edge_index` (both directions) and
-/// `edge_attr` [E, 1] bond orders; numeric data items listed in `target_keys` form `y`.
+/// `edge_attr` [E, 1] bond orders; numeric data items listed in `target_keys` form `y`. A bond
+/// block shorter or longer than the counts line declares is an error naming the file and line.
 MoleculeSet read_sdf(const std::string& path, const std::vector<std::string>& target_keys = {});
 
 }  // namespace topo::datasets

@@ -61,27 +61,72 @@ bool all_finite(const std::vector<Eigen::Vector3d>& values) {
   return true;
 }
 
+/// Throws naming the file, the first point (0-based) with a NaN or infinite entry and its value.
+void check_finite(const std::string& path, const std::vector<Eigen::Vector3d>& values,
+                  const char* what) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i].allFinite()) continue;
+    std::ostringstream actual;
+    actual << "(" << values[i][0] << ", " << values[i][1] << ", " << values[i][2] << ")";
+    throw ParseError(path, std::string("expected finite ") + what + ", got " + actual.str() +
+                               " at point " + std::to_string(i) + " (0-based) of " +
+                               std::to_string(values.size()));
+  }
+}
+
 }  // namespace
 
-std::vector<Sample> read_mnist(const std::string& images_path, const std::string& labels_path, int64_t threshold) {
+std::vector<Sample> read_mnist(const std::string& images_path, const std::string& labels_path,
+                               int64_t threshold, bool centre) {
   if (threshold < 0 || threshold > 255) throw ParseError(images_path, "expected a threshold in [0, 255], got " + std::to_string(threshold));
   const auto images = parse_idx(read_file(images_path), images_path);
   const auto labels = parse_idx(read_file(labels_path), labels_path);
   if (images.shape.size() != 3 || images.dtype != "u8") throw ParseError(images_path, "expected a uint8 IDX array [N, rows, cols]");
   if (labels.shape.size() != 1 || labels.dtype != "u8") throw ParseError(labels_path, "expected a uint8 IDX array [N]");
+  if (images.shape[1] < 1 || images.shape[2] < 1) {
+    throw ParseError(images_path,
+                     "expected images of at least 1 x 1 pixels in the IDX header, got " +
+                         std::to_string(images.shape[1]) + " rows x " +
+                         std::to_string(images.shape[2]) + " columns");
+  }
   if (images.shape[0] != labels.shape[0]) {
     throw ParseError(labels_path, "expected " + std::to_string(images.shape[0]) + " labels (one per image of " + images_path +
                                       "), got " + std::to_string(labels.shape[0]));
   }
   const int64_t n = images.shape[0], rows = images.shape[1], cols = images.shape[2];
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels.values[i] > 9) {
+      throw ParseError(labels_path, "expected a digit class in [0, 9] for label " +
+                                        std::to_string(i) + " (0-based), got " +
+                                        std::to_string(static_cast<int64_t>(labels.values[i])));
+    }
+  }
   const auto pixels = torch::tensor(images.values, torch::kDouble).to(torch::kFloat).view({n, rows, cols});
+  // Centring maps pixel p of an axis with m pixels to (p - (m-1)/2) / ((m-1)/2) in [-1, 1]; an
+  // axis of one pixel maps to 0.
+  const auto to_unit = [](const torch::Tensor& p, int64_t m) {
+    const float half = static_cast<float>(m - 1) / 2.0f;
+    return m > 1 ? (p - half) / half : torch::zeros_like(p);
+  };
   std::vector<Sample> samples;
   samples.reserve(n);
   for (int64_t i = 0; i < n; ++i) {
     const auto on = (pixels[i] > static_cast<float>(threshold)).nonzero();  // [k, 2] (row, col)
+    if (on.size(0) == 0) {
+      throw ParseError(images_path,
+                       "expected at least one pixel above the threshold " +
+                           std::to_string(threshold) + " in image " + std::to_string(i) +
+                           " (0-based), got none (a blank image gives an empty cloud)");
+    }
     Sample s;
     s.name = images_path + "#" + std::to_string(i);
-    s.pos = torch::stack({on.select(1, 1), (rows - 1) - on.select(1, 0)}, 1).to(torch::kFloat);
+    auto x = on.select(1, 1).to(torch::kFloat),
+         y = ((rows - 1) - on.select(1, 0)).to(torch::kFloat);
+    if (centre) {
+      x = to_unit(x, cols);
+      y = to_unit(y, rows);
+    }
+    s.pos = torch::stack({x, y}, 1);
     s.x = pixels[i].index({on.select(1, 0), on.select(1, 1)}).unsqueeze(1) / 255.0f;
     s.y = torch::tensor(static_cast<int64_t>(labels.values[i]), torch::kLong);
     samples.push_back(std::move(s));
@@ -96,11 +141,17 @@ Sample read_point_cloud(const std::string& path) {
   {
     std::lock_guard<std::mutex> lock(open3d_mutex());
     QuietOpen3D quiet;
-    ok = open3d::io::ReadPointCloud(path, cloud, {"auto", true, true, false});
+    // NaN and infinite points are kept (Open3D would drop them silently) so that they are
+    // reported below with their index.
+    ok = open3d::io::ReadPointCloud(path, cloud,
+                                    {"auto", /*remove_nan_points=*/false,
+                                     /*remove_infinite_points=*/false, /*print_progress=*/false});
   }
   if (!ok) throw ParseError(path, "Open3D could not read this point cloud (unknown extension, or a malformed or truncated file)");
   if (cloud.points_.empty()) throw ParseError(path, "expected at least one point, got an empty cloud");
-  if (!all_finite(cloud.points_)) throw ParseError(path, "expected finite coordinates, got NaN or infinite values");
+  check_finite(path, cloud.points_, "coordinates");
+  if (cloud.HasNormals()) check_finite(path, cloud.normals_, "normals");
+  if (cloud.HasColors()) check_finite(path, cloud.colors_, "colours");
   // Open3D reads XYZ files up to the first bad line and still reports success: re-count.
   const auto ext = lower_extension(path);
   if (ext == ".xyz" || ext == ".xyzn" || ext == ".xyzrgb") {

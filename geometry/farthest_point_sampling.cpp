@@ -33,7 +33,7 @@ void sample_cloud(const scalar_t* pos, int64_t n, int64_t d, int64_t start, int6
         distance += diff * diff;
       }
       if (distance < nearest[i]) nearest[i] = distance;  // picked points stay at −1
-      if (nearest[i] > best_distance) {  // strict: ties keep the smaller index
+      if (nearest[i] > best_distance) {                  // strict: ties keep the smaller index
         best_distance = nearest[i];
         best = i;
       }
@@ -83,15 +83,15 @@ torch::Tensor farthest_point_sampling(const torch::Tensor& pos, const torch::Ten
   return sample(
       pos, batch,
       [ratio](int64_t n) {
-        return std::min<int64_t>(n, static_cast<int64_t>(std::ceil(ratio * static_cast<double>(n) - 1e-9)));
+        return std::min<int64_t>(
+            n, static_cast<int64_t>(std::ceil(ratio * static_cast<double>(n) - 1e-9)));
       },
       random_start);
 }
 
 torch::Tensor farthest_point_sampling(const torch::Tensor& pos, const torch::Tensor& batch,
                                       int64_t num_samples, bool random_start) {
-  TOPO_CHECK_ARG(num_samples >= 1, "farthest_point_sampling", "num_samples", ">= 1",
-                 num_samples);
+  TOPO_CHECK_ARG(num_samples >= 1, "farthest_point_sampling", "num_samples", ">= 1", num_samples);
   return sample(
       pos, batch, [num_samples](int64_t n) { return std::min(n, num_samples); }, random_start);
 }

@@ -2,12 +2,12 @@
 #include "geometry/kd_tree.h"
 
 #include <ATen/Parallel.h>
-#include <nanoflann.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nanoflann.hpp>
 #include <vector>
 
 #include "common/check.h"
@@ -67,7 +67,8 @@ class OrderedResultSet {
   }
   D worstDist() const {
     if (full()) {
-      return std::min(bound_, std::nextafter(items_.back().dist, std::numeric_limits<D>::infinity()));
+      return std::min(bound_,
+                      std::nextafter(items_.back().dist, std::numeric_limits<D>::infinity()));
     }
     return bound_;
   }
@@ -126,8 +127,7 @@ class NanoflannBackend final : public KdTree::Backend {
         for (int64_t j = 0; j < k; ++j) {
           const bool found = j < static_cast<int64_t>(items.size());
           indices[i * k + j] = found ? static_cast<int64_t>(items[j].index) : -1;
-          distances[i * k + j] =
-              found ? items[j].dist : std::numeric_limits<scalar_t>::infinity();
+          distances[i * k + j] = found ? items[j].dist : std::numeric_limits<scalar_t>::infinity();
         }
       }
     });
@@ -188,10 +188,10 @@ torch::Tensor prepare_queries(const char* function, const torch::Tensor& queries
 torch::Tensor prepare_exclude(const char* function, const torch::Tensor& exclude,
                               int64_t num_queries) {
   if (!exclude.defined()) return exclude;
-  TOPO_CHECK_ARG(exclude.dim() == 1 && exclude.size(0) == num_queries &&
-                     exclude.scalar_type() == torch::kLong,
-                 function, "exclude", "an int64 tensor [" + std::to_string(num_queries) + "]",
-                 shape_string(exclude));
+  TOPO_CHECK_ARG(
+      exclude.dim() == 1 && exclude.size(0) == num_queries && exclude.scalar_type() == torch::kLong,
+      function, "exclude", "an int64 tensor [" + std::to_string(num_queries) + "]",
+      shape_string(exclude));
   return exclude.cpu().contiguous();
 }
 

@@ -10,14 +10,12 @@
 namespace topo::geometry {
 namespace detail {
 
-CloudPairs prepare_cloud_pairs(const char* function, const torch::Tensor& x,
-                               const torch::Tensor& y, const torch::Tensor& batch_x,
-                               const torch::Tensor& batch_y) {
+CloudPairs prepare_cloud_pairs(const char* function, const torch::Tensor& x, const torch::Tensor& y,
+                               const torch::Tensor& batch_x, const torch::Tensor& batch_y) {
   check_points(function, x, "x", batch_x, "batch_x");
   check_points(function, y, "y", batch_y, "batch_y");
   TOPO_CHECK_ARG(x.size(1) == y.size(1), function, "y",
-                 "points of dimension " + std::to_string(x.size(1)) + " (as `x`)",
-                 shape_string(y));
+                 "points of dimension " + std::to_string(x.size(1)) + " (as `x`)", shape_string(y));
   const auto dtype = torch::promote_types(x.scalar_type(), y.scalar_type());
   CloudPairs pairs;
   pairs.x = x.to(torch::kCPU, dtype).contiguous();
@@ -83,24 +81,25 @@ torch::Tensor knn_graph(const torch::Tensor& x, int64_t k, const torch::Tensor& 
 torch::Tensor edge_lengths(const torch::Tensor& edge_index, const torch::Tensor& pos_source,
                            const torch::Tensor& pos_target) {
   const auto& target = pos_target.defined() ? pos_target : pos_source;
-  TOPO_CHECK_ARG(edge_index.dim() == 2 && edge_index.size(0) == 2 &&
-                     edge_index.scalar_type() == torch::kLong,
-                 "edge_lengths", "edge_index", "an int64 tensor [2, E]", shape_string(edge_index));
-  TOPO_CHECK_ARG(pos_source.dim() == 2 && target.dim() == 2 &&
-                     pos_source.size(1) == target.size(1),
+  TOPO_CHECK_ARG(
+      edge_index.dim() == 2 && edge_index.size(0) == 2 && edge_index.scalar_type() == torch::kLong,
+      "edge_lengths", "edge_index", "an int64 tensor [2, E]", shape_string(edge_index));
+  TOPO_CHECK_ARG(pos_source.dim() == 2 && target.dim() == 2 && pos_source.size(1) == target.size(1),
                  "edge_lengths", "pos_target", "[*, " + std::to_string(pos_source.size(1)) + "]",
                  shape_string(target));
   if (edge_index.size(1) > 0) {
     TOPO_CHECK_ARG(edge_index[0].min().item<int64_t>() >= 0 &&
                        edge_index[0].max().item<int64_t>() < pos_source.size(0),
                    "edge_lengths", "edge_index[0]",
-                   "in [0, " + std::to_string(pos_source.size(0)) + ")", value_range(edge_index[0]));
+                   "in [0, " + std::to_string(pos_source.size(0)) + ")",
+                   value_range(edge_index[0]));
     TOPO_CHECK_ARG(edge_index[1].min().item<int64_t>() >= 0 &&
                        edge_index[1].max().item<int64_t>() < target.size(0),
                    "edge_lengths", "edge_index[1]",
                    "in [0, " + std::to_string(target.size(0)) + ")", value_range(edge_index[1]));
   }
-  const auto delta = pos_source.index_select(0, edge_index[0]) - target.index_select(0, edge_index[1]);
+  const auto delta =
+      pos_source.index_select(0, edge_index[0]) - target.index_select(0, edge_index[1]);
   // sqrt has an infinite derivative at 0 (self loops, duplicates): differentiate a safe form.
   const auto squared = delta.pow(2).sum(1);
   const auto zero = squared == 0;

@@ -18,8 +18,8 @@ void LocalRPEImpl::reset() {
   TOPO_CHECK_ARG(std::isfinite(options.radius()) && options.radius() > 0, "LocalRPE", "radius",
                  "finite and > 0", options.radius());
   TOPO_CHECK_ARG(options.num_bins() >= 1, "LocalRPE", "num_bins", ">= 1", options.num_bins());
-  log_profile = register_parameter(
-      "log_profile", torch::zeros({options.num_heads(), options.num_bins() + 1}));
+  log_profile = register_parameter("log_profile",
+                                   torch::zeros({options.num_heads(), options.num_bins() + 1}));
 }
 
 torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
@@ -29,12 +29,11 @@ torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
   const auto fraction = (t - lower.to(t.scalar_type())).unsqueeze(0);  // [1, ...]
   const auto table = log_profile.to(distance.scalar_type());
   const auto at = [&](const torch::Tensor& index) {
-    return table.index_select(1, index.flatten()).view(
-        [&] {
-          auto shape = index.sizes().vec();
-          shape.insert(shape.begin(), table.size(0));
-          return shape;
-        }());
+    return table.index_select(1, index.flatten()).view([&] {
+      auto shape = index.sizes().vec();
+      shape.insert(shape.begin(), table.size(0));
+      return shape;
+    }());
   };
   const auto log_f = at(lower) * (1 - fraction) + at(lower + 1) * fraction;
   if (!options.smooth_cutoff()) return log_f.exp();
@@ -42,14 +41,14 @@ torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
   return log_f.exp() * envelope.unsqueeze(0);
 }
 
-LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask) {
+LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos,
+                                   const torch::Tensor& key_padding_mask) {
   TOPO_CHECK_ARG(pos.dim() == 3 && pos.size(2) >= 1, "LocalRPE", "pos", "of shape [B, L, d]",
                  shape_string(pos));
   const int64_t batch_size = pos.size(0), length = pos.size(1);
   if (key_padding_mask.defined()) {
-    TOPO_CHECK_ARG(key_padding_mask.scalar_type() == torch::kBool &&
-                       key_padding_mask.dim() == 2 && key_padding_mask.size(0) == batch_size &&
-                       key_padding_mask.size(1) == length,
+    TOPO_CHECK_ARG(key_padding_mask.scalar_type() == torch::kBool && key_padding_mask.dim() == 2 &&
+                       key_padding_mask.size(0) == batch_size && key_padding_mask.size(1) == length,
                    "LocalRPE", "key_padding_mask",
                    c10::str("a bool tensor [", batch_size, ", ", length, "]"),
                    shape_string(key_padding_mask));

@@ -15,21 +15,19 @@ namespace topo::geometry::detail {
 
 /// Validated, CPU, contiguous inputs of a batched neighbour search.
 struct CloudPairs {
-  torch::Tensor x, y;                  // [N, d], [M, d] in a common float dtype
+  torch::Tensor x, y;                       // [N, d], [M, d] in a common float dtype
   std::vector<int64_t> x_splits, y_splits;  // [B + 1] each
   int64_t num_clouds() const { return static_cast<int64_t>(x_splits.size()) - 1; }
 };
 
-CloudPairs prepare_cloud_pairs(const char* function, const torch::Tensor& x,
-                               const torch::Tensor& y, const torch::Tensor& batch_x,
-                               const torch::Tensor& batch_y);
+CloudPairs prepare_cloud_pairs(const char* function, const torch::Tensor& x, const torch::Tensor& y,
+                               const torch::Tensor& batch_x, const torch::Tensor& batch_y);
 
 /// Runs `search(tree, y_cloud, x_offset, y_offset)` → [2, E_b] global (y, x) edges for every
 /// cloud with points on both sides (in parallel over clouds) and concatenates them in cloud
 /// order. The result is on `device`.
 template <typename Search>
-torch::Tensor search_clouds(const CloudPairs& pairs, const torch::Device& device,
-                            Search&& search) {
+torch::Tensor search_clouds(const CloudPairs& pairs, const torch::Device& device, Search&& search) {
   const int64_t clouds = pairs.num_clouds();
   std::vector<torch::Tensor> parts(clouds);
   at::parallel_for(0, clouds, 1, [&](int64_t begin, int64_t end) {

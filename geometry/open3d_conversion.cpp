@@ -18,13 +18,15 @@ static_assert(sizeof(Eigen::Vector3d) == 3 * sizeof(double),
 std::vector<Eigen::Vector3d> to_vectors(const torch::Tensor& values) {
   const auto data = values.detach().to(torch::kCPU, torch::kDouble).contiguous();
   std::vector<Eigen::Vector3d> out(data.size(0));
-  if (!out.empty()) std::memcpy(out.data()->data(), data.data_ptr<double>(), data.numel() * sizeof(double));
+  if (!out.empty())
+    std::memcpy(out.data()->data(), data.data_ptr<double>(), data.numel() * sizeof(double));
   return out;
 }
 
 torch::Tensor from_vectors(const std::vector<Eigen::Vector3d>& values, torch::Dtype dtype) {
   auto out = torch::empty({static_cast<int64_t>(values.size()), 3}, torch::kDouble);
-  if (!values.empty()) std::memcpy(out.data_ptr<double>(), values.data()->data(), out.numel() * sizeof(double));
+  if (!values.empty())
+    std::memcpy(out.data_ptr<double>(), values.data()->data(), out.numel() * sizeof(double));
   return out.to(dtype);
 }
 
@@ -53,9 +55,8 @@ PointCloud from_open3d(const open3d::geometry::PointCloud& cloud, torch::Dtype d
   TOPO_CHECK_ARG(cloud.normals_.empty() || cloud.normals_.size() == n, "from_open3d",
                  "cloud.normals_", "empty or one per point (" + std::to_string(n) + ")",
                  cloud.normals_.size());
-  TOPO_CHECK_ARG(cloud.colors_.empty() || cloud.colors_.size() == n, "from_open3d",
-                 "cloud.colors_", "empty or one per point (" + std::to_string(n) + ")",
-                 cloud.colors_.size());
+  TOPO_CHECK_ARG(cloud.colors_.empty() || cloud.colors_.size() == n, "from_open3d", "cloud.colors_",
+                 "empty or one per point (" + std::to_string(n) + ")", cloud.colors_.size());
   PointCloud out;
   out.pos = from_vectors(cloud.points_, dtype);
   if (cloud.HasNormals()) out.normals = from_vectors(cloud.normals_, dtype);

@@ -93,21 +93,19 @@ torch::Tensor batch_to_row_splits(const torch::Tensor& batch, int64_t num_clouds
 }
 
 torch::Tensor row_splits_to_batch(const torch::Tensor& row_splits) {
-  TOPO_CHECK_ARG(row_splits.dim() == 1 && row_splits.size(0) >= 1 &&
-                     row_splits.scalar_type() == torch::kLong,
-                 "row_splits_to_batch", "row_splits", "a 1-D int64 tensor [B + 1]",
-                 shape_string(row_splits));
+  TOPO_CHECK_ARG(
+      row_splits.dim() == 1 && row_splits.size(0) >= 1 && row_splits.scalar_type() == torch::kLong,
+      "row_splits_to_batch", "row_splits", "a 1-D int64 tensor [B + 1]", shape_string(row_splits));
   const auto counts = row_splits.slice(0, 1) - row_splits.slice(0, 0, -1);
-  TOPO_CHECK_ARG(counts.numel() == 0 || counts.min().item<int64_t>() >= 0,
-                 "row_splits_to_batch", "row_splits", "non-decreasing", row_splits);
+  TOPO_CHECK_ARG(counts.numel() == 0 || counts.min().item<int64_t>() >= 0, "row_splits_to_batch",
+                 "row_splits", "non-decreasing", row_splits);
   return torch::repeat_interleave(
       torch::arange(counts.size(0), torch::dtype(torch::kLong).device(row_splits.device())),
       counts);
 }
 
 std::pair<torch::Tensor, torch::Tensor> to_padded(const torch::Tensor& values,
-                                                  const torch::Tensor& batch,
-                                                  int64_t num_clouds) {
+                                                  const torch::Tensor& batch, int64_t num_clouds) {
   TOPO_CHECK_ARG(values.dim() >= 1, "to_padded", "values", "of shape [N, ...]",
                  shape_string(values));
   const auto splits = batch_to_row_splits(batch, num_clouds).cpu();
@@ -126,10 +124,9 @@ std::pair<torch::Tensor, torch::Tensor> to_padded(const torch::Tensor& values,
   int64_t row_width = 1;
   for (int64_t d = 1; d < values.dim(); ++d) row_width *= values.size(d);
   // index_put (out of place) keeps the scatter differentiable.
-  const auto padded =
-      torch::zeros({clouds * max_length, row_width}, values.options())
-          .index_put({flat}, values.reshape({values.size(0), row_width}))
-          .view(shape);
+  const auto padded = torch::zeros({clouds * max_length, row_width}, values.options())
+                          .index_put({flat}, values.reshape({values.size(0), row_width}))
+                          .view(shape);
   auto mask = torch::ones({clouds * max_length}, batch.options().dtype(torch::kBool))
                   .index_fill_(0, flat, false)
                   .view({clouds, max_length});
@@ -146,8 +143,7 @@ torch::Tensor from_padded(const torch::Tensor& padded, const torch::Tensor& key_
                  "a bool tensor of shape [" + std::to_string(padded.size(0)) + ", " +
                      std::to_string(padded.size(1)) + "]",
                  shape_string(key_padding_mask));
-  return padded.flatten(0, 1).index(
-      {(~key_padding_mask).flatten().nonzero().squeeze(1)});
+  return padded.flatten(0, 1).index({(~key_padding_mask).flatten().nonzero().squeeze(1)});
 }
 
 }  // namespace topo::geometry

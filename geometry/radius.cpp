@@ -38,8 +38,8 @@ torch::Tensor radius(const torch::Tensor& x, const torch::Tensor& y, double r,
   return radius_impl("radius", x, y, r, batch_x, batch_y, max_neighbours, false);
 }
 
-torch::Tensor radius_graph(const torch::Tensor& x, double r, const torch::Tensor& batch,
-                           bool loop, int64_t max_neighbours, const std::string& flow) {
+torch::Tensor radius_graph(const torch::Tensor& x, double r, const torch::Tensor& batch, bool loop,
+                           int64_t max_neighbours, const std::string& flow) {
   auto edges = radius_impl("radius_graph", x, x, r, batch, batch, max_neighbours, !loop);
   return detail::orient_graph("radius_graph", std::move(edges), flow);
 }

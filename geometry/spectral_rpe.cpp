@@ -14,11 +14,16 @@ constexpr double kPi = 3.14159265358979323846;
 
 const char* family_name(SpectralFamily family) {
   switch (family) {
-    case SpectralFamily::kGaussianMixture: return "gaussian_mixture";
-    case SpectralFamily::kGaussian: return "gaussian";
-    case SpectralFamily::kMatern: return "matern";
-    case SpectralFamily::kCauchy: return "cauchy";
-    case SpectralFamily::kLocalBox: return "local_box";
+    case SpectralFamily::kGaussianMixture:
+      return "gaussian_mixture";
+    case SpectralFamily::kGaussian:
+      return "gaussian";
+    case SpectralFamily::kMatern:
+      return "matern";
+    case SpectralFamily::kCauchy:
+      return "cauchy";
+    case SpectralFamily::kLocalBox:
+      return "local_box";
   }
   return "?";
 }
@@ -51,8 +56,8 @@ void SpectralRPEImpl::reset() {
   if (o.family() != SpectralFamily::kGaussianMixture) {
     log_amplitude = register_parameter(
         "log_amplitude", torch::full({heads}, std::log(o.amplitude()), torch::kFloat));
-    log_length_scale = register_parameter("log_length_scale",
-                                          torch::full({heads}, std::log(ell), torch::kFloat));
+    log_length_scale =
+        register_parameter("log_length_scale", torch::full({heads}, std::log(ell), torch::kFloat));
   }
   if (o.family() == SpectralFamily::kGaussianMixture) {
     const int64_t components = o.num_components();
@@ -62,8 +67,7 @@ void SpectralRPEImpl::reset() {
                                            std::pow(kPi * width, 0.5 * static_cast<double>(d)));
     log_weights = register_parameter(
         "log_weights", torch::full({heads, components}, std::log(weight), torch::kFloat));
-    means = register_parameter("means",
-                               torch::randn({heads, components, d}) * (0.1 / ell));
+    means = register_parameter("means", torch::randn({heads, components, d}) * (0.1 / ell));
     log_widths = register_parameter(
         "log_widths", torch::full({heads, components}, std::log(width), torch::kFloat));
   }
@@ -79,8 +83,8 @@ void SpectralRPEImpl::redraw_frequencies() {
     case SpectralFamily::kMatern: {
       // Multivariate Student-t with 2ν degrees of freedom: z · √(2ν / u), u ~ χ²(2ν).
       const double nu = options.matern_nu();
-      const auto u = torch::_standard_gamma(torch::full({shape[0], shape[1], 1}, nu,
-                                                        torch::kDouble)) * 2.0;
+      const auto u =
+          torch::_standard_gamma(torch::full({shape[0], shape[1], 1}, nu, torch::kDouble)) * 2.0;
       draw = torch::randn(shape, torch::kDouble) * torch::sqrt(2.0 * nu / u);
       break;
     }
@@ -99,7 +103,7 @@ std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::spectral_sample() {
   const auto eps = frequencies;
   const int64_t d = options.dim();
   const bool kernel = options.family() != SpectralFamily::kGaussianMixture;
-  const auto amplitude = kernel ? log_amplitude.exp().unsqueeze(1) : torch::Tensor();   // [H, 1]
+  const auto amplitude = kernel ? log_amplitude.exp().unsqueeze(1) : torch::Tensor();     // [H, 1]
   const auto scale = kernel ? log_length_scale.exp().view({-1, 1, 1}) : torch::Tensor();  // [H,1,1]
   switch (options.family()) {
     case SpectralFamily::kGaussian:
@@ -110,28 +114,26 @@ std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::spectral_sample() {
       return {xi, amplitude.expand({eps.size(0), eps.size(1)})};
     }
     case SpectralFamily::kLocalBox: {
-      const double tau = options.edge_width() > 0 ? options.edge_width()
-                                                  : options.length_scale() / 4.0;
+      const double tau =
+          options.edge_width() > 0 ? options.edge_width() : options.length_scale() / 4.0;
       // Proposal N(0, s²) with s = 1/(2πτ): its density cancels the smoothing factor of g.
       const double s = 1.0 / (2.0 * kPi * tau);
       const auto xi = eps * s;
-      const auto half_width = scale;                                  // v
+      const auto half_width = scale;  // v
       // sin(2πvξ)/(πξ) = 2v·sinc(2vξ), and the proposal leaves √(2π)·s per axis.
-      const auto per_axis = 2.0 * half_width * torch::sinc(2.0 * half_width * xi) *
-                            (std::sqrt(2.0 * kPi) * s);
+      const auto per_axis =
+          2.0 * half_width * torch::sinc(2.0 * half_width * xi) * (std::sqrt(2.0 * kPi) * s);
       return {xi, amplitude * per_axis.prod(-1)};
     }
     case SpectralFamily::kGaussianMixture: {
-      const double s = options.proposal_scale() > 0
-                           ? options.proposal_scale()
-                           : 1.5 / (2.0 * kPi * options.length_scale());
-      const auto xi = eps * s;                                                  // [H, R, d]
-      const auto log_proposal = -0.5 * d * std::log(2.0 * kPi * s * s) -
-                                xi.pow(2).sum(-1) / (2.0 * s * s);               // [H, R]
-      const auto distance = (xi.unsqueeze(2) - means.unsqueeze(1)).pow(2).sum(-1);  // [H, R, B]
+      const double s = options.proposal_scale() > 0 ? options.proposal_scale()
+                                                    : 1.5 / (2.0 * kPi * options.length_scale());
+      const auto xi = eps * s;  // [H, R, d]
+      const auto log_proposal =
+          -0.5 * d * std::log(2.0 * kPi * s * s) - xi.pow(2).sum(-1) / (2.0 * s * s);  // [H, R]
+      const auto distance = (xi.unsqueeze(2) - means.unsqueeze(1)).pow(2).sum(-1);     // [H, R, B]
       const auto log_g =
-          torch::logsumexp(log_weights.unsqueeze(1) - distance / log_widths.exp().unsqueeze(1),
-                           -1);
+          torch::logsumexp(log_weights.unsqueeze(1) - distance / log_widths.exp().unsqueeze(1), -1);
       return {xi, torch::exp(log_g - log_proposal)};
     }
   }
@@ -140,8 +142,8 @@ std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::spectral_sample() {
 }
 
 std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::forward(const torch::Tensor& pos) {
-  TOPO_CHECK_ARG((pos.dim() == 2 || pos.dim() == 3) && pos.size(-1) == options.dim(),
-                 "SpectralRPE", "pos",
+  TOPO_CHECK_ARG((pos.dim() == 2 || pos.dim() == 3) && pos.size(-1) == options.dim(), "SpectralRPE",
+                 "pos",
                  "of shape [B, L, " + std::to_string(options.dim()) + "] or [L, " +
                      std::to_string(options.dim()) + "]",
                  shape_string(pos));
@@ -154,8 +156,8 @@ std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::forward(const torch::Te
   rho = rho.to(pos.scalar_type());
   const double norm = 1.0 / std::sqrt(static_cast<double>(options.num_features()));
   const auto angle = 2.0 * kPi * torch::einsum("bld,hrd->bhlr", {batched, xi});  // [B, H, L, R]
-  const auto magnitude = torch::sqrt(rho.abs().clamp_min(1e-30)) * norm;           // [H, R]
-  const auto key_weight = magnitude.unsqueeze(1);                                   // [H, 1, R]
+  const auto magnitude = torch::sqrt(rho.abs().clamp_min(1e-30)) * norm;         // [H, R]
+  const auto key_weight = magnitude.unsqueeze(1);                                // [H, 1, R]
   const auto query_weight = (magnitude * torch::sign(rho)).unsqueeze(1);
   const auto cos = torch::cos(angle), sin = torch::sin(angle);
   return {torch::cat({cos * query_weight, sin * query_weight}, -1),
@@ -163,9 +165,8 @@ std::pair<torch::Tensor, torch::Tensor> SpectralRPEImpl::forward(const torch::Te
 }
 
 torch::Tensor SpectralRPEImpl::exact(const torch::Tensor& delta) {
-  TOPO_CHECK_ARG(delta.dim() >= 1 && delta.size(-1) == options.dim(), "SpectralRPE::exact",
-                 "delta", "of shape [..., " + std::to_string(options.dim()) + "]",
-                 shape_string(delta));
+  TOPO_CHECK_ARG(delta.dim() >= 1 && delta.size(-1) == options.dim(), "SpectralRPE::exact", "delta",
+                 "of shape [..., " + std::to_string(options.dim()) + "]", shape_string(delta));
   const int64_t heads = options.num_heads();
   const int64_t d = options.dim();
   // Head-major broadcast: parameters [H, 1, …, 1], delta [1, ..., d].
@@ -195,8 +196,8 @@ torch::Tensor SpectralRPEImpl::exact(const torch::Tensor& delta) {
     case SpectralFamily::kCauchy:
       return amplitude * (1.0 / (1.0 + x.pow(2) / scale.unsqueeze(-1).pow(2))).prod(-1);
     case SpectralFamily::kLocalBox: {
-      const double tau = options.edge_width() > 0 ? options.edge_width()
-                                                  : options.length_scale() / 4.0;
+      const double tau =
+          options.edge_width() > 0 ? options.edge_width() : options.length_scale() / 4.0;
       const auto v = scale.unsqueeze(-1);
       const double k = 1.0 / (std::sqrt(2.0) * tau);
       return amplitude * (0.5 * (torch::erf((v - x) * k) + torch::erf((v + x) * k))).prod(-1);
@@ -225,8 +226,7 @@ torch::Tensor SpectralRPEImpl::exact(const torch::Tensor& delta) {
 
 torch::Tensor SpectralRPEImpl::exact_mask(const torch::Tensor& pos_query,
                                           const torch::Tensor& pos_key) {
-  TOPO_CHECK_ARG(pos_query.dim() == 3 && pos_key.dim() == 3 &&
-                     pos_query.size(0) == pos_key.size(0),
+  TOPO_CHECK_ARG(pos_query.dim() == 3 && pos_key.dim() == 3 && pos_query.size(0) == pos_key.size(0),
                  "SpectralRPE::exact_mask", "pos_query, pos_key",
                  "[B, L, d] and [B, S, d] with the same B",
                  shape_string(pos_query) + " and " + shape_string(pos_key));
@@ -235,9 +235,9 @@ torch::Tensor SpectralRPEImpl::exact_mask(const torch::Tensor& pos_query,
 }
 
 void SpectralRPEImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::geometry::SpectralRPE(dim=" << options.dim() << ", heads="
-         << options.num_heads() << ", features=" << options.num_features()
-         << ", family=" << family_name(options.family()) << ")";
+  stream << "topo::geometry::SpectralRPE(dim=" << options.dim() << ", heads=" << options.num_heads()
+         << ", features=" << options.num_features() << ", family=" << family_name(options.family())
+         << ")";
 }
 
 }  // namespace topo::geometry

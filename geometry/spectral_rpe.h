@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// FLT spectral relative positional encoding (FourierLearner-Transformers, Choromanski et al.,
-/// AISTATS 2024; section 3 of reference/topological-masking.md) for points anywhere in R^d.
+/// AISTATS 2024) for points anywhere in R^d.
 ///
 /// The mask M_ij = f(r_i − r_j) is learned through its spectral density g (Bochner):
 /// f(Δ) = ∫ g(ξ) cos(2π ξ·Δ) dξ. R random frequencies turn it into low-rank factors,

@@ -28,19 +28,20 @@ VoxelGrid voxel_grid(const torch::Tensor& pos, const VoxelGridOptions& options,
   for (const double s : size) {
     TOPO_CHECK_ARG(std::isfinite(s) && s > 0, "voxel_grid", "voxel_size", "finite and > 0", s);
   }
-  TOPO_CHECK_ARG(options.grid_shape().empty() ||
-                     static_cast<int64_t>(options.grid_shape().size()) == d,
-                 "voxel_grid", "grid_shape", "empty or " + std::to_string(d) + " values",
-                 std::to_string(options.grid_shape().size()) + " values");
+  TOPO_CHECK_ARG(
+      options.grid_shape().empty() || static_cast<int64_t>(options.grid_shape().size()) == d,
+      "voxel_grid", "grid_shape", "empty or " + std::to_string(d) + " values",
+      std::to_string(options.grid_shape().size()) + " values");
   TOPO_CHECK_ARG(options.origin().empty() || static_cast<int64_t>(options.origin().size()) == d,
                  "voxel_grid", "origin", "empty or " + std::to_string(d) + " values",
                  std::to_string(options.origin().size()) + " values");
 
   const auto p = pos.detach().to(torch::kDouble);
-  const auto ids = batch.defined()
-                       ? batch
-                       : torch::zeros({pos.size(0)}, torch::dtype(torch::kLong).device(pos.device()));
-  const int64_t clouds = batch.defined() ? (batch.numel() ? batch.max().item<int64_t>() + 1 : 0) : 1;
+  const auto ids = batch.defined() ? batch
+                                   : torch::zeros({pos.size(0)},
+                                                  torch::dtype(torch::kLong).device(pos.device()));
+  const int64_t clouds =
+      batch.defined() ? (batch.numel() ? batch.max().item<int64_t>() + 1 : 0) : 1;
   auto voxel = torch::tensor(size, torch::kDouble).to(pos.device());
   if (size.size() == 1) voxel = voxel.expand({d});
 
@@ -54,7 +55,10 @@ VoxelGrid voxel_grid(const torch::Tensor& pos, const VoxelGridOptions& options,
       if (end > begin) grid.origin[b] = std::get<0>(p.slice(0, begin, end).min(0));
     }
   } else {
-    grid.origin = torch::tensor(options.origin(), torch::kDouble).to(pos.device()).expand({clouds, d}).contiguous();
+    grid.origin = torch::tensor(options.origin(), torch::kDouble)
+                      .to(pos.device())
+                      .expand({clouds, d})
+                      .contiguous();
   }
   grid.coords = torch::floor((p - grid.origin.index_select(0, ids)) / voxel).to(torch::kLong);
 
@@ -67,8 +71,8 @@ VoxelGrid voxel_grid(const torch::Tensor& pos, const VoxelGridOptions& options,
                      c10::str("a point below it on axis ", axis));
     }
   }
-  const auto highest = pos.size(0) > 0 ? std::get<0>(grid.coords.max(0)).cpu()
-                                       : torch::full({d}, -1, torch::kLong);
+  const auto highest =
+      pos.size(0) > 0 ? std::get<0>(grid.coords.max(0)).cpu() : torch::full({d}, -1, torch::kLong);
   for (int64_t a = 0; a < d; ++a) {
     const int64_t needed = highest[a].item<int64_t>() + 1;
     if (options.grid_shape().empty()) {

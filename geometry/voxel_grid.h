@@ -27,10 +27,10 @@ struct VoxelGridOptions {
 
 /// Where every point falls.
 struct VoxelGrid {
-  torch::Tensor coords;         ///< [N, d] int64 lattice coordinates
-  torch::Tensor cell;           ///< [N] int64 row-major cell index inside its cloud's grid
-  torch::Tensor origin;         ///< [B, d] lower corner of every cloud's grid
-  std::vector<int64_t> shape;   ///< n1 … nd (the same for every cloud)
+  torch::Tensor coords;        ///< [N, d] int64 lattice coordinates
+  torch::Tensor cell;          ///< [N] int64 row-major cell index inside its cloud's grid
+  torch::Tensor origin;        ///< [B, d] lower corner of every cloud's grid
+  std::vector<int64_t> shape;  ///< n1 … nd (the same for every cloud)
   int64_t num_cells() const;
 };
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "graph/algorithms.h"
 
+#include <torch/torch.h>
+
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/breadth_first_search.hpp>
 #include <boost/graph/compressed_sparse_row_graph.hpp>
@@ -8,8 +10,6 @@
 #include <boost/graph/dijkstra_shortest_paths.hpp>
 #include <boost/graph/kruskal_min_spanning_tree.hpp>
 #include <boost/graph/random_spanning_tree.hpp>
-#include <torch/torch.h>
-
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -148,11 +148,11 @@ torch::Tensor dijkstra_distances(const Graph& graph, const torch::Tensor& source
   auto out = torch::empty({s.size(0), n}, torch::kDouble);
   for (int64_t i = 0; i < s.size(0); ++i) {
     std::vector<double> distance(n);
-    boost::dijkstra_shortest_paths(
-        g, static_cast<size_t>(s.data_ptr<int64_t>()[i]),
-        boost::weight_map(boost::get(&Arc::weight, g))
-            .distance_map(boost::make_iterator_property_map(distance.begin(), boost::get(boost::vertex_index, g)))
-            .distance_inf(std::numeric_limits<double>::infinity()));
+    boost::dijkstra_shortest_paths(g, static_cast<size_t>(s.data_ptr<int64_t>()[i]),
+                                   boost::weight_map(boost::get(&Arc::weight, g))
+                                       .distance_map(boost::make_iterator_property_map(
+                                           distance.begin(), boost::get(boost::vertex_index, g)))
+                                       .distance_inf(std::numeric_limits<double>::infinity()));
     std::copy(distance.begin(), distance.end(), out[i].data_ptr<double>());
   }
   return out;
@@ -208,9 +208,8 @@ std::pair<torch::Tensor, torch::Tensor> random_spanning_tree(const Graph& graph)
     std::vector<size_t> parent(nodes.size());
     std::vector<boost::default_color_type> color(nodes.size());
     boost::random_spanning_tree(
-        g, bits, boost::root_vertex(size_t{0})
-                     .predecessor_map(parent.data())
-                     .color_map(color.data()));
+        g, bits,
+        boost::root_vertex(size_t{0}).predecessor_map(parent.data()).color_map(color.data()));
     for (size_t i = 1; i < nodes.size(); ++i) {
       const int64_t u = nodes[i], v = nodes[parent[i]];
       double weight = 0;

@@ -16,8 +16,8 @@ Graph::Graph(const torch::Tensor& edge_index_in, const torch::Tensor& edge_weigh
              int64_t num_nodes, const torch::Tensor& batch_in, const GraphOptions& options)
     : directed_(options.directed()) {
   const char* fn = "Graph";
-  TOPO_CHECK_ARG(edge_index_in.defined() && edge_index_in.dim() == 2 && edge_index_in.size(0) == 2 &&
-                     edge_index_in.scalar_type() == torch::kLong,
+  TOPO_CHECK_ARG(edge_index_in.defined() && edge_index_in.dim() == 2 &&
+                     edge_index_in.size(0) == 2 && edge_index_in.scalar_type() == torch::kLong,
                  fn, "edge_index", "an int64 tensor [2, E]",
                  edge_index_in.defined() ? shape_string(edge_index_in) : "undefined");
   const auto edges = edge_index_in.cpu().contiguous();
@@ -35,8 +35,8 @@ Graph::Graph(const torch::Tensor& edge_index_in, const torch::Tensor& edge_weigh
   }
   const auto* w = weights.data_ptr<double>();
   for (int64_t i = 0; i < e; ++i) {
-    TOPO_CHECK_ARG(std::isfinite(w[i]) && w[i] >= 0, fn, "edge_weight",
-                   "finite and >= 0", c10::str(w[i], " at edge ", i));
+    TOPO_CHECK_ARG(std::isfinite(w[i]) && w[i] >= 0, fn, "edge_weight", "finite and >= 0",
+                   c10::str(w[i], " at edge ", i));
   }
   if (batch_in.defined()) {
     TOPO_CHECK_ARG(batch_in.dim() == 1 && batch_in.scalar_type() == torch::kLong, fn, "batch",
@@ -55,7 +55,8 @@ Graph::Graph(const torch::Tensor& edge_index_in, const torch::Tensor& edge_weigh
   for (int64_t i = 0; i < e; ++i) {
     for (int side = 0; side < 2; ++side) {
       const int64_t node = ei[side * e + i];
-      TOPO_CHECK_ARG(node >= 0 && node < num_nodes, fn, side == 0 ? "edge_index[0]" : "edge_index[1]",
+      TOPO_CHECK_ARG(node >= 0 && node < num_nodes, fn,
+                     side == 0 ? "edge_index[0]" : "edge_index[1]",
                      c10::str("node ids in [0, ", num_nodes, ")"), c10::str(node, " at edge ", i));
     }
   }
@@ -156,7 +157,8 @@ torch::Tensor node_to_token(const Graph& graph, int64_t length) {
                    c10::str(">= the largest graph (", largest, " nodes)"), length);
   }
   const auto batch = graph.batch();
-  const auto local = torch::arange(graph.num_nodes(), torch::kLong) - offsets.index_select(0, batch);
+  const auto local =
+      torch::arange(graph.num_nodes(), torch::kLong) - offsets.index_select(0, batch);
   return batch * length + local;
 }
 

@@ -32,8 +32,7 @@ class Graph {
   /// (−1: the length of `batch`, else max index + 1); `batch` [N] sorted graph ids. Repeated
   /// arcs are multi-edges: their weights add up. Every edge must stay inside one graph.
   Graph(const torch::Tensor& edge_index, const torch::Tensor& edge_weight = {},
-        int64_t num_nodes = -1, const torch::Tensor& batch = {},
-        const GraphOptions& options = {});
+        int64_t num_nodes = -1, const torch::Tensor& batch = {}, const GraphOptions& options = {});
 
   int64_t num_nodes() const { return num_nodes_; }
   /// Stored arcs (an undirected edge counts twice, a self loop once).

@@ -27,7 +27,8 @@ torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const t
                  c10::str("one value or one per head (", batched.size(0), ")"), shape_string(t));
   const double largest = t.detach().abs().max().item<double>();
   TOPO_CHECK_ARG(std::isfinite(largest), "diffusion", "t", "finite", largest);
-  const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(largest * w.infinity_norm())));
+  const int64_t steps =
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(largest * w.infinity_norm())));
   const auto scaled_t = per_head(t.reshape({-1}), batched) / static_cast<double>(steps);
   auto y = batched;
   for (int64_t step = 0; step < steps; ++step) {
@@ -47,13 +48,13 @@ torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const t
 
 torch::Tensor random_walk_kernel(const SparseOperator& w, const torch::Tensor& alpha,
                                  const torch::Tensor& x) {
-  TOPO_CHECK_ARG((alpha.dim() == 1 || alpha.dim() == 2) && alpha.size(-1) >= 1, "random_walk_kernel",
-                 "alpha", "[P + 1] or [H, P + 1]", shape_string(alpha));
+  TOPO_CHECK_ARG((alpha.dim() == 1 || alpha.dim() == 2) && alpha.size(-1) >= 1,
+                 "random_walk_kernel", "alpha", "[P + 1] or [H, P + 1]", shape_string(alpha));
   const auto batched = x.dim() == 2 ? x.unsqueeze(0) : x;
   const auto coefficients = alpha.dim() == 1 ? alpha.unsqueeze(0) : alpha;
   TOPO_CHECK_ARG(coefficients.size(0) == 1 || coefficients.size(0) == batched.size(0),
-                 "random_walk_kernel", "alpha", c10::str("one row or one per head (", batched.size(0), ")"),
-                 shape_string(alpha));
+                 "random_walk_kernel", "alpha",
+                 c10::str("one row or one per head (", batched.size(0), ")"), shape_string(alpha));
   auto power = batched;
   auto sum = per_head(coefficients.select(1, 0), batched) * power;
   for (int64_t k = 1; k < coefficients.size(1); ++k) {
@@ -73,7 +74,7 @@ torch::Tensor conjugate_gradients(const SparseOperator& u, double sigma, const t
   auto y = torch::zeros_like(b);
   auto r = b.clone();
   auto p = r.clone();
-  auto rr = (r * r).sum(0);                       // one CG per column
+  auto rr = (r * r).sum(0);  // one CG per column
   const auto target = (b * b).sum(0) * (tolerance * tolerance);
   for (int64_t it = 0; it < max_iterations; ++it) {
     if ((rr <= target).all().item<bool>()) return y;
@@ -89,8 +90,10 @@ torch::Tensor conjugate_gradients(const SparseOperator& u, double sigma, const t
     p = r + torch::where(rr <= target, torch::zeros_like(rr), rr_next / rr) * p;
     rr = rr_next;
   }
-  TORCH_CHECK_VALUE((rr <= target).all().item<bool>(), "regularized_laplacian: conjugate gradients did not reach "
-                    "relative residual ", tolerance, " in ", max_iterations, " iterations");
+  TORCH_CHECK_VALUE((rr <= target).all().item<bool>(),
+                    "regularized_laplacian: conjugate gradients did not reach "
+                    "relative residual ",
+                    tolerance, " in ", max_iterations, " iterations");
   return y;
 }
 
@@ -106,7 +109,8 @@ bool is_symmetric(const SparseOperator& u) {
   return keys.equal(keys_t) && torch::allclose(values, values_t, 1e-12, 1e-14);
 }
 
-class RegularizedLaplacianFunction : public torch::autograd::Function<RegularizedLaplacianFunction> {
+class RegularizedLaplacianFunction
+    : public torch::autograd::Function<RegularizedLaplacianFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& sigma,
                                const torch::Tensor& x, const torch::Tensor& edge_index,
@@ -126,8 +130,9 @@ class RegularizedLaplacianFunction : public torch::autograd::Function<Regularize
     const SparseOperator u{saved[2], saved[3], ctx->saved_data["num_nodes"].toInt()};
     const double sigma = saved[0].item<double>();
     // (I − σU) is symmetric: the adjoint solve uses the same operator.
-    const auto adjoint = conjugate_gradients(u, sigma, grads[0], ctx->saved_data["tolerance"].toDouble(),
-                                             ctx->saved_data["max_iterations"].toInt());
+    const auto adjoint =
+        conjugate_gradients(u, sigma, grads[0], ctx->saved_data["tolerance"].toDouble(),
+                            ctx->saved_data["max_iterations"].toInt());
     // dy/dσ = (I − σU)^(-1) U y.
     const auto grad_sigma = (adjoint * u.apply(saved[1])).sum().reshape(saved[0].sizes());
     return {grad_sigma, adjoint, {}, {}, {}, {}, {}};
@@ -144,13 +149,14 @@ torch::Tensor regularized_laplacian(const SparseOperator& u, const torch::Tensor
   TOPO_CHECK_ARG(x.dim() == 2 && x.size(0) == u.num_nodes, "regularized_laplacian", "x",
                  c10::str("[", u.num_nodes, ", C]"), shape_string(x));
   const auto s = sigma.to(x.scalar_type());
-  TOPO_CHECK_ARG(is_symmetric(u), "regularized_laplacian", "u", "a symmetric operator (conjugate gradients)",
-                 "a non-symmetric one");
+  TOPO_CHECK_ARG(is_symmetric(u), "regularized_laplacian", "u",
+                 "a symmetric operator (conjugate gradients)", "a non-symmetric one");
   return RegularizedLaplacianFunction::apply(s, x, u.edge_index, u.values, u.num_nodes, tolerance,
                                              max_iterations);
 }
 
-torch::Tensor stationary_distribution(const Graph& graph, double tolerance, int64_t max_iterations) {
+torch::Tensor stationary_distribution(const Graph& graph, double tolerance,
+                                      int64_t max_iterations) {
   const auto batch = graph.batch();
   const int64_t graphs = graph.num_graphs();
   const auto per_graph_sum = [&](const torch::Tensor& v) {

@@ -32,9 +32,10 @@ RandomWalks sample_random_walks(const Graph& graph, const RandomWalkOptions& opt
   TOPO_CHECK_ARG(starts.dim() == 1 && starts.scalar_type() == torch::kLong, "sample_random_walks",
                  "starts", "a 1-D int64 tensor", shape_string(starts));
   if (starts.numel() > 0) {
-    TOPO_CHECK_ARG(starts.min().item<int64_t>() >= 0 && starts.max().item<int64_t>() < graph.num_nodes(),
-                   "sample_random_walks", "starts", c10::str("node ids in [0, ", graph.num_nodes(), ")"),
-                   value_range(starts));
+    TOPO_CHECK_ARG(
+        starts.min().item<int64_t>() >= 0 && starts.max().item<int64_t>() < graph.num_nodes(),
+        "sample_random_walks", "starts", c10::str("node ids in [0, ", graph.num_nodes(), ")"),
+        value_range(starts));
   }
   const int64_t per = options.walks_per_node(), steps = options.max_length();
   const int64_t walks = starts.size(0) * per;
@@ -84,7 +85,8 @@ RandomWalks sample_random_walks(const Graph& graph, const RandomWalkOptions& opt
             }
           }
         } else {
-          pick = first + std::min<int64_t>(degree - 1, static_cast<int64_t>(c[wk * stride + t] * degree));
+          pick = first +
+                 std::min<int64_t>(degree - 1, static_cast<int64_t>(c[wk * stride + t] * degree));
         }
         u = col[pick];
         nodes[wk * (steps + 1) + t + 1] = u;
@@ -119,7 +121,8 @@ SparseFeatures coalesce(const torch::Tensor& rows, const torch::Tensor& cols,
     return std::make_pair(std::get<0>(result), std::get<1>(result));
   }();
   SparseFeatures out;
-  out.values = torch::zeros({unique.size(0), values.size(1)}, values.options()).index_add_(0, inverse, values);
+  out.values = torch::zeros({unique.size(0), values.size(1)}, values.options())
+                   .index_add_(0, inverse, values);
   out.edge_index = torch::stack({unique.div(n, "floor"), unique.remainder(n)});
   out.num_rows = out.num_cols = n;
   return out;
@@ -133,7 +136,8 @@ SparseFeatures gkat_frequency_matrix(const Graph& graph, const RandomWalkOptions
   const auto visited = walks.nodes >= 0;
   const auto rows = walks.start.unsqueeze(1).expand_as(walks.nodes).masked_select(visited);
   const auto cols = walks.nodes.masked_select(visited);
-  auto result = coalesce(rows, cols, torch::ones({rows.size(0), 1}, torch::kDouble), graph.num_nodes());
+  auto result =
+      coalesce(rows, cols, torch::ones({rows.size(0), 1}, torch::kDouble), graph.num_nodes());
   result.values = result.values.squeeze(1) / static_cast<double>(options.walks_per_node());
   return result;
 }
@@ -176,7 +180,8 @@ SparseFeatures graph_random_features(const Graph& graph, const SparseOperator& w
   const auto visited = walks.nodes >= 0;
   const auto rows = walks.start.unsqueeze(1).expand_as(walks.nodes).masked_select(visited);
   const auto cols = walks.nodes.masked_select(visited);
-  const auto k = torch::arange(steps + 1, torch::kLong).expand_as(walks.nodes).masked_select(visited);
+  const auto k =
+      torch::arange(steps + 1, torch::kLong).expand_as(walks.nodes).masked_select(visited);
   const auto onehot = torch::zeros({rows.size(0), steps + 1}, torch::kDouble)
                           .scatter_(1, k.unsqueeze(1), loads.masked_select(visited).unsqueeze(1));
   auto result = coalesce(rows, cols, onehot, graph.num_nodes());
@@ -185,7 +190,8 @@ SparseFeatures graph_random_features(const Graph& graph, const SparseOperator& w
 }
 
 torch::Tensor self_convolution(const torch::Tensor& f) {
-  TOPO_CHECK_ARG(f.dim() >= 1 && f.size(-1) >= 1, "self_convolution", "f", "[..., K + 1]", shape_string(f));
+  TOPO_CHECK_ARG(f.dim() >= 1 && f.size(-1) >= 1, "self_convolution", "f", "[..., K + 1]",
+                 shape_string(f));
   const int64_t k = f.size(-1);
   std::vector<torch::Tensor> alpha;
   for (int64_t n = 0; n <= 2 * (k - 1); ++n) {

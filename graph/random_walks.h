@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// Random walks on graphs and the random-walk features built from them: GKAT's frequency
-/// matrix and graph random features (g-GRFs, Reid et al., ICLR 2024/2025; section 4 of
-/// reference/topological-masking.md). All randomness comes from torch's generator and is
-/// drawn before the parallel loop, so results are reproducible under torch::manual_seed
-/// whatever the thread count.
+/// matrix and graph random features (g-GRFs, Reid et al., "General graph random features", ICLR
+/// 2024, and "Linear transformer topological masking with graph random features", ICLR 2025). All
+/// randomness comes from torch's generator and is drawn before the parallel loop, so results are
+/// reproducible under torch::manual_seed whatever the thread count.
 #pragma once
 
 #include <torch/arg.h>
@@ -58,8 +58,9 @@ SparseFeatures gkat_frequency_matrix(const Graph& graph, const RandomWalkOptions
 /// node v, the loads L[i, v, k] = (1/n) Σ_walks Σ_{prefixes of length k ending at v}
 /// Π_t W[ω_t, ω_{t+1}] · deg(ω_t) / (1 − p_halt) (weight over the prefix's probability),
 /// so that φ(i)[v] = Σ_k L[i, v, k] f_k and E[φ(i)·φ'(j)] = Σ_{a,b} f_a f_b (W^a (W^b)ᵀ)_ij,
-/// i.e. K_α(W)_ij for symmetric W, for independent walk sets φ, φ'. Walks choose neighbours uniformly; `w` gives the weights (arc values aligned
-/// with graph.edge_index(), e.g. adjacency_operator). Values [nnz, max_length + 1].
+/// i.e. K_α(W)_ij for symmetric W, for independent walk sets φ, φ'. Walks choose neighbours
+/// uniformly; `w` gives the weights (arc values aligned with graph.edge_index(), e.g.
+/// adjacency_operator). Values [nnz, max_length + 1].
 SparseFeatures graph_random_features(const Graph& graph, const SparseOperator& w,
                                      const RandomWalkOptions& options);
 

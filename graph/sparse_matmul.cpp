@@ -14,18 +14,20 @@ using torch::autograd::tensor_list;
 
 void check_edges(const char* function, const torch::Tensor& edge_index, int64_t rows,
                  int64_t cols) {
-  TOPO_CHECK_ARG(edge_index.dim() == 2 && edge_index.size(0) == 2 &&
-                     edge_index.scalar_type() == torch::kLong,
-                 function, "edge_index", "an int64 tensor [2, E]", shape_string(edge_index));
+  TOPO_CHECK_ARG(
+      edge_index.dim() == 2 && edge_index.size(0) == 2 && edge_index.scalar_type() == torch::kLong,
+      function, "edge_index", "an int64 tensor [2, E]", shape_string(edge_index));
   if (edge_index.size(1) == 0) return;
   const auto low = std::get<0>(edge_index.min(1)).cpu();
   const auto high = std::get<0>(edge_index.max(1)).cpu();
-  TOPO_CHECK_ARG(low[0].item<int64_t>() >= 0 && high[0].item<int64_t>() < rows, function,
-                 "edge_index[0]", "in [0, " + std::to_string(rows) + ")",
-                 c10::str("values in [", low[0].item<int64_t>(), ", ", high[0].item<int64_t>(), "]"));
-  TOPO_CHECK_ARG(low[1].item<int64_t>() >= 0 && high[1].item<int64_t>() < cols, function,
-                 "edge_index[1]", "in [0, " + std::to_string(cols) + ")",
-                 c10::str("values in [", low[1].item<int64_t>(), ", ", high[1].item<int64_t>(), "]"));
+  TOPO_CHECK_ARG(
+      low[0].item<int64_t>() >= 0 && high[0].item<int64_t>() < rows, function, "edge_index[0]",
+      "in [0, " + std::to_string(rows) + ")",
+      c10::str("values in [", low[0].item<int64_t>(), ", ", high[0].item<int64_t>(), "]"));
+  TOPO_CHECK_ARG(
+      low[1].item<int64_t>() >= 0 && high[1].item<int64_t>() < cols, function, "edge_index[1]",
+      "in [0, " + std::to_string(cols) + ")",
+      c10::str("values in [", low[1].item<int64_t>(), ", ", high[1].item<int64_t>(), "]"));
 }
 
 /// CSR view of an edge list by its row 0: a stable row-sorted permutation and row pointers.
@@ -131,8 +133,8 @@ class SparseMatmulFunction : public torch::autograd::Function<SparseMatmulFuncti
 
 class SampledDotFunction : public torch::autograd::Function<SampledDotFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& a,
-                               const torch::Tensor& b, const torch::Tensor& edge_index) {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& a, const torch::Tensor& b,
+                               const torch::Tensor& edge_index) {
     ctx->save_for_backward({a, b, edge_index});
     return sampled_dot_cpu(edge_index, a, b);
   }
@@ -184,9 +186,8 @@ torch::Tensor sampled_dot(const torch::Tensor& edge_index, const torch::Tensor& 
 
 namespace detail {
 
-torch::Tensor sparse_matmul_reference(const torch::Tensor& edge_index,
-                                      const torch::Tensor& values, const torch::Tensor& x,
-                                      int64_t num_rows) {
+torch::Tensor sparse_matmul_reference(const torch::Tensor& edge_index, const torch::Tensor& values,
+                                      const torch::Tensor& x, int64_t num_rows) {
   const auto messages = x.index_select(1, edge_index[1]) * values.unsqueeze(-1);
   return torch::zeros({x.size(0), num_rows, x.size(2)}, x.options())
       .index_add(1, edge_index[0], messages);

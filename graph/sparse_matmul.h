@@ -22,9 +22,8 @@ torch::Tensor sampled_dot(const torch::Tensor& edge_index, const torch::Tensor& 
 
 namespace detail {
 /// ATen reference implementations (any device; the oracle of the CPU kernels).
-torch::Tensor sparse_matmul_reference(const torch::Tensor& edge_index,
-                                      const torch::Tensor& values, const torch::Tensor& x,
-                                      int64_t num_rows);
+torch::Tensor sparse_matmul_reference(const torch::Tensor& edge_index, const torch::Tensor& values,
+                                      const torch::Tensor& x, int64_t num_rows);
 torch::Tensor sampled_dot_reference(const torch::Tensor& edge_index, const torch::Tensor& a,
                                     const torch::Tensor& b);
 }  // namespace detail

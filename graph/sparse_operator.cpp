@@ -12,9 +12,9 @@ torch::Tensor SparseOperator::apply(const torch::Tensor& x) const {
   TOPO_CHECK_ARG((x.dim() == 2 || x.dim() == 3) && x.size(-2) == num_nodes, "SparseOperator::apply",
                  "x", c10::str("[", num_nodes, ", C] or [H, ", num_nodes, ", C]"), shape_string(x));
   const auto batched = x.dim() == 2 ? x.unsqueeze(0) : x;
-  const auto out = sparse_matmul(edge_index.to(x.device()),
-                                 values.to(x.device(), x.scalar_type()).unsqueeze(0), batched,
-                                 num_nodes);
+  const auto out =
+      sparse_matmul(edge_index.to(x.device()), values.to(x.device(), x.scalar_type()).unsqueeze(0),
+                    batched, num_nodes);
   return x.dim() == 2 ? out.squeeze(0) : out;
 }
 

@@ -20,8 +20,9 @@ RootedForest root_forest(int64_t num_nodes, const torch::Tensor& edge_index_in,
                  fn, "edge_index", "an int64 tensor [2, E]", shape_string(edge_index_in));
   const auto edges = edge_index_in.cpu().contiguous();
   const int64_t e = edges.size(1);
-  const auto weights = weight_in.defined() ? weight_in.detach().cpu().to(torch::kDouble).contiguous()
-                                           : torch::ones({e}, torch::kDouble);
+  const auto weights = weight_in.defined()
+                           ? weight_in.detach().cpu().to(torch::kDouble).contiguous()
+                           : torch::ones({e}, torch::kDouble);
   TOPO_CHECK_ARG(weights.dim() == 1 && weights.size(0) == e, fn, "weight",
                  c10::str("[", e, "] (one per edge)"), shape_string(weights));
   const auto* ei = edges.data_ptr<int64_t>();
@@ -29,8 +30,8 @@ RootedForest root_forest(int64_t num_nodes, const torch::Tensor& edge_index_in,
   std::vector<std::vector<std::pair<int64_t, double>>> adjacency(num_nodes);
   for (int64_t i = 0; i < e; ++i) {
     const int64_t u = ei[i], v = ei[e + i];
-    TOPO_CHECK_ARG(u >= 0 && u < num_nodes && v >= 0 && v < num_nodes && u != v, fn,
-                   "edge_index", c10::str("distinct node ids in [0, ", num_nodes, ")"),
+    TOPO_CHECK_ARG(u >= 0 && u < num_nodes && v >= 0 && v < num_nodes && u != v, fn, "edge_index",
+                   c10::str("distinct node ids in [0, ", num_nodes, ")"),
                    c10::str("(", u, ", ", v, ") at edge ", i));
     TOPO_CHECK_ARG(std::isfinite(w[i]) && w[i] >= 0, fn, "weight", "finite and >= 0",
                    c10::str(w[i], " at edge ", i));
@@ -75,10 +76,9 @@ RootedForest root_forest(int64_t num_nodes, const torch::Tensor& edge_index_in,
 
 RootedForest root_forest_on_tokens(const Graph& graph, const torch::Tensor& tree_edges,
                                    const torch::Tensor& tree_weight, int64_t length) {
-  TOPO_CHECK_ARG(tree_edges.dim() == 2 && tree_edges.size(0) == 2 &&
-                     tree_edges.scalar_type() == torch::kLong,
-                 "root_forest_on_tokens", "tree_edges", "an int64 tensor [2, E]",
-                 shape_string(tree_edges));
+  TOPO_CHECK_ARG(
+      tree_edges.dim() == 2 && tree_edges.size(0) == 2 && tree_edges.scalar_type() == torch::kLong,
+      "root_forest_on_tokens", "tree_edges", "an int64 tensor [2, E]", shape_string(tree_edges));
   if (tree_edges.size(1) > 0) {
     TOPO_CHECK_ARG(tree_edges.min().item<int64_t>() >= 0 &&
                        tree_edges.max().item<int64_t>() < graph.num_nodes(),

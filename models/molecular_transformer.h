@@ -4,11 +4,11 @@
 /// embedded from their atomic numbers only and attend to each other through a mask over the
 /// radius graph — an exact local RPE f_h(|r_i − r_j|) with a smooth cutoff (default), or any
 /// graph mask (adjacency, diffusion, …) of the radius graph — optionally multiplied by an FLT
-/// spectral RPE over the 3-D positions; each atom contributes an energy (plus a learnable
-/// per-element reference); E = Σ_i e_i. Forces are −∂E/∂r by autograd (double backward when
-/// training on forces). Without FLT only distances enter, so E is invariant to rotations and
-/// translations and F rotates with the molecule (tested); FLT depends on r_i − r_j through
-/// fixed frequency vectors, so it keeps translation invariance exactly and rotation
+/// spectral RPE over the 3-D positions (masks from the registry); each atom contributes an energy
+/// (plus a learnable per-element reference); E = Σ_i e_i. Forces are −∂E/∂r by autograd (double
+/// backward when training on forces). Without FLT only distances enter, so E is invariant to
+/// rotations and translations and F rotates with the molecule (tested); FLT depends on r_i − r_j
+/// through fixed frequency vectors, so it keeps translation invariance exactly and rotation
 /// invariance only in distribution over its frequency draw.
 #pragma once
 
@@ -22,8 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "geometry/local_rpe.h"
-#include "models/graph_masks.h"
+#include "datasets/sample.h"
 #include "models/transformer_block.h"
 
 namespace topo::models {
@@ -35,18 +34,16 @@ struct MolecularTransformerOptions {
   TORCH_ARG(int64_t, num_layers) = 3;
   TORCH_ARG(int64_t, num_features) = 32;
   TORCH_ARG(attention::FeatureMapKind, feature_map) = attention::FeatureMapKind::kEluPlusOne;
-  /// Radius (Å) of the local RPE mask.
+  /// Radius (Å) of the radius graph that graph masks are built on, and the default radius of
+  /// the local-rpe mask.
   TORCH_ARG(double, cutoff) = 5.0;
-  TORCH_ARG(int64_t, rpe_bins) = 16;
   TORCH_ARG(double, dropout) = 0.0;
-  /// The exact local RPE over the radius graph (smooth in the positions, so forces are too).
-  TORCH_ARG(bool, local_rpe) = true;
-  /// Or a graph mask of the (unweighted) radius graph; its edges appear and vanish at the
-  /// cutoff, so energies jump there — prefer the local RPE when training on forces.
-  TORCH_ARG(GraphMaskKind, graph_mask) = GraphMaskKind::kNone;
-  /// FLT spectral RPE frequencies per layer over the 3-D positions (0: none).
-  TORCH_ARG(int64_t, flt_features) = 0;
-  TORCH_ARG(double, flt_length_scale) = 1.5;
+  /// Masks of every block, by registry name, over the atoms' positions (local-rpe, flt) or
+  /// their radius graph (adjacency, diffusion, …). Default: the exact local RPE with a smooth
+  /// cutoff (smooth in the positions, so forces are too). Graph masks of the radius graph have
+  /// edges that appear and vanish at the cutoff, so energies jump there — prefer the local RPE
+  /// when training on forces.
+  TORCH_ARG(std::vector<attention::MaskSpec>, masks) = {{"local-rpe", {}}};
 };
 
 class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransformerImpl> {
@@ -56,22 +53,31 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
 
   /// `z` [B, L] int64 atomic numbers (any value for padding), `pos` [B, L, 3] Å,
   /// `key_padding_mask` [B, L] → energies [B].
-  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {});
+  torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos,
+                        const torch::Tensor& key_padding_mask = {});
   /// (energies [B], forces [B, L, 3] = −∂E/∂pos). `create_graph` keeps the graph of the forces
   /// so a loss on them can be differentiated (training).
-  std::pair<torch::Tensor, torch::Tensor> energy_and_forces(const torch::Tensor& z, const torch::Tensor& pos,
-                                                            const torch::Tensor& key_padding_mask = {},
-                                                            bool create_graph = false);
+  std::pair<torch::Tensor, torch::Tensor> energy_and_forces(
+      const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {},
+      bool create_graph = false);
+
+  /// Sets the per-element energy offsets ([max_atomic_number + 1], e.g. fit_atom_references).
+  void set_atom_references(const torch::Tensor& references);
 
   MolecularTransformerOptions options;
   torch::nn::Embedding embedding{nullptr};
   torch::nn::Embedding atom_reference{nullptr};  ///< per-element energy offsets [Z + 1, 1]
-  torch::nn::ModuleList blocks{nullptr}, rpes{nullptr};
-  /// Per block: the graph mask's parameter (undefined without one).
-  std::vector<torch::Tensor> graph_mask_parameters;
+  torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Sequential head{nullptr};
 };
 TORCH_MODULE(MolecularTransformer);
+
+/// Per-element reference energies [max_atomic_number + 1] (float64) by least squares: the energy
+/// `y`[0] of each molecule ≈ Σ over its atoms of reference[z]. Solved with the pseudo-inverse,
+/// since most element columns are empty (LibTorch 1.13's default lstsq driver returns zeros for
+/// such rank-deficient systems). Elements absent from `molecules` get 0.
+torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules,
+                                  int64_t max_atomic_number);
 
 }  // namespace topo::models

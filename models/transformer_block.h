@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// A pre-norm transformer encoder block whose attention is topologically masked linear
-/// attention: any feature map, an optional FLT spectral RPE over token positions, and an
-/// optional external mask (graph masks, local RPE) applied by Alg. 1.
+/// attention (attention::LinearAttention, which it holds as LibTorch's encoder layer holds
+/// MultiheadAttention): any feature map and any masks from the registry (FLT spectral RPE over
+/// token positions, graph masks, local RPE, sequence masks), or Combiner attention instead.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -12,15 +13,26 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
+#include <vector>
+
 #include "attention/combiner_attention.h"
 #include "attention/feature_map.h"
-#include "attention/masks/mask.h"
-#include "geometry/spectral_rpe.h"
+#include "attention/linear_attention.h"
+#include "attention/masks/registry.h"
 
 namespace topo::models {
 
+/// "softmax" (FAVOR+ positive) | "softmax-hyperbolic" | "relu-random" | "relu" | "elu" (elu+1),
+/// and back.
+attention::FeatureMapKind feature_map_kind_from_string(const std::string& name);
+std::string to_string(attention::FeatureMapKind kind);
+/// The names above, in that order.
+std::vector<std::string> feature_map_names();
+
 struct TransformerBlockOptions {
-  TransformerBlockOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
+  TransformerBlockOptions(int64_t embed_dim, int64_t num_heads)
+      : embed_dim_(embed_dim), num_heads_(num_heads) {}
   TORCH_ARG(int64_t, embed_dim);
   TORCH_ARG(int64_t, num_heads);
   /// Hidden width of the MLP as a multiple of embed_dim.
@@ -30,14 +42,11 @@ struct TransformerBlockOptions {
   TORCH_ARG(int64_t, num_features) = 64;
   TORCH_ARG(int64_t, redraw_interval) = 0;
   TORCH_ARG(int64_t, layer_id) = 0;
-  /// FLT spectral RPE over positions of this dimension (0: none). With the softmax kernels it
-  /// is a logit bias (FLT's concatenated form); with ReLU / elu+1 a multiplicative mask.
-  TORCH_ARG(int64_t, rpe_dim) = 0;
-  TORCH_ARG(int64_t, rpe_features) = 16;
-  TORCH_ARG(geometry::SpectralFamily, rpe_family) = geometry::SpectralFamily::kGaussianMixture;
-  TORCH_ARG(double, rpe_length_scale) = 0.5;
+  /// Masks by registry name with their settings (made by attention::make_mask, one set per
+  /// block); see LinearAttentionOptions::masks for how they combine.
+  TORCH_ARG(std::vector<attention::MaskSpec>, masks) = {};
   /// Use Combiner attention (full attention capability, sub-quadratic) instead of masked
-  /// linear attention; the RPE and extra masks do not apply then.
+  /// linear attention; masks do not apply then.
   TORCH_ARG(bool, combiner) = false;
   TORCH_ARG(attention::CombinerVariant, combiner_variant) = attention::CombinerVariant::kFixed;
 };
@@ -47,23 +56,29 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
   explicit TransformerBlockImpl(const TransformerBlockOptions& options_);
   void reset() override;
 
-  /// `x` [B, L, E]; `key_padding_mask` [B, L] (true = padding); `pos` [B, L, rpe_dim] when the
-  /// block has an RPE; `mask` an optional extra mask (multiplied with the RPE's). → [B, L, E].
+  /// `x` [B, L, E]; `key_padding_mask` [B, L] (true = padding); `context` the batch's structure
+  /// the masks are built from (positions, graph; shared by every block). → [B, L, E].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& key_padding_mask = {},
-                        const torch::Tensor& pos = {}, attention::Mask* mask = nullptr);
-  /// forward()'s attention when not Combiner: feature maps, RPE and masks → [B, H, L, D].
-  torch::Tensor masked_linear(torch::Tensor q, torch::Tensor k, const torch::Tensor& v,
-                              const torch::Tensor& key_padding_mask, const torch::Tensor& pos,
-                              attention::Mask* mask);
+                        const attention::MaskContext* context = nullptr);
 
   TransformerBlockOptions options;
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Linear qkv{nullptr}, out{nullptr};
+  attention::LinearAttention self_attn{nullptr};
   torch::nn::Sequential mlp{nullptr};
   torch::nn::Dropout dropout{nullptr};
-  attention::FeatureMap phi{nullptr};
-  geometry::SpectralRPE rpe{nullptr};
 };
 TORCH_MODULE(TransformerBlock);
+
+/// `masks` checked for a model whose tokens carry `inputs` (e.g. positions and a graph), with
+/// the settings the model knows filled in where the user gave none: the FLT mask's `dim`
+/// (= pos_dim) and its semantics (logit-additive for softmax feature maps, multiplicative
+/// otherwise). Throws naming `model` and the mask whose input the tokens lack.
+std::vector<attention::MaskSpec> model_masks(const std::vector<attention::MaskSpec>& masks,
+                                             const char* model,
+                                             const std::vector<attention::MaskInput>& inputs,
+                                             int64_t pos_dim,
+                                             attention::FeatureMapKind feature_map);
+/// True when a mask of `masks` is built from a graph.
+bool needs_graph(const std::vector<attention::MaskSpec>& masks);
 
 }  // namespace topo::models

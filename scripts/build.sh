@@ -7,7 +7,7 @@ build_dir="${TOPO_BUILD_DIR:-$root/build}"
 
 "$root/scripts/install_dependencies.sh"
 
-# ccache and a PCH get along only with these sloppiness settings (reference/toolchain.md 8).
+# ccache and a PCH get along only with these sloppiness settings (without them every compile misses the cache).
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 launcher=()
 if command -v ccache >/dev/null 2>&1; then

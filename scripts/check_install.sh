@@ -13,10 +13,12 @@ cp -r "$root/examples/quickstart" "$work/consumer"
 cmake -S "$work/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release
 cmake --build "$work/consumer-build" --parallel "$(nproc)"
-# Installed headers must not leak third-party headers (DESIGN.md: nanoflann, Boost, Open3D, CUDA).
+# Installed headers must not leak third-party headers (nanoflann, Boost, Open3D, CUDA stay private).
 if grep -rlE '#include *[<"](nanoflann|boost/|open3d/|cuda)' "$work/prefix/include"; then
   echo "check_install: installed headers include private third-party headers (listed above)" >&2
   exit 1
 fi
-LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/consumer-build/quickstart"
-echo "check_install: find_package(topoformer) consumer built and ran"
+# No LD_LIBRARY_PATH: the installed libraries and the command must find each other (RUNPATH).
+env -u LD_LIBRARY_PATH "$work/consumer-build/quickstart"
+env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer" masks > /dev/null
+echo "check_install: find_package(topoformer) consumer built and ran; the installed command runs"

@@ -8,4 +8,4 @@ export TOPO_BUILD_DIR="$build_dir"
 
 "$root/scripts/build.sh" -DTOPO_BUILD_TESTS=ON "$@"
 # One process per GoogleTest binary (each torch process costs ~0.45 s to start).
-ctest --test-dir "$build_dir" --output-on-failure --timeout 1800
+ctest --test-dir "$build_dir" --output-on-failure --timeout 1800 --parallel 2

@@ -7,6 +7,81 @@
 #include "common/check.h"
 
 namespace topo::attention {
+namespace {
+
+/// M_ij = f_h(r_i − r_j) from `f` [H, 2n_1−1, …] (semantics applied), optional CLS token.
+class BlockToeplitzOperator : public MaskOperator {
+ public:
+  BlockToeplitzOperator(torch::Tensor f, std::vector<int64_t> shape, bool cls, int64_t length)
+      : f_(std::move(f)), shape_(std::move(shape)), cls_(cls), length_(length) {}
+
+  torch::Tensor apply(const torch::Tensor& x) const override {
+    ShapeChecker check("BlockToeplitzMask::apply");
+    check.bind("L", length_, "grid_shape");
+    check(x, "x", {"B", f_.size(0), "L", "C"}).floating(x, "x");
+    const auto& shape = shape_;
+    const int64_t d = static_cast<int64_t>(shape.size());
+    const int64_t cls = cls_ ? 1 : 0;
+    const auto f = f_.to(x.scalar_type());
+
+    // Kernel: f(Δ) placed at Δ mod s along each axis, with s ≥ 2n − 1 (zero padding), so the
+    // circular d-dimensional convolution equals the linear one on the first n cells.
+    std::vector<int64_t> sizes, dims;
+    auto kernel = f;
+    for (int64_t axis = 0; axis < d; ++axis) {
+      const int64_t n = shape[axis];
+      const int64_t s = detail::next_fast_fft_size(2 * n - 1);
+      std::vector<int64_t> pad(2 * (d - axis), 0);
+      pad[2 * (d - axis) - 1] = s - (2 * n - 1);  // pad at the end of this axis
+      kernel = torch::constant_pad_nd(kernel, pad).roll({-(n - 1)}, {axis + 1});
+      sizes.push_back(s);
+      dims.push_back(axis + 2);
+    }
+    std::vector<int64_t> kernel_dims(dims.size());
+    for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
+    const auto kernel_fft =
+        torch::fft::rfftn(kernel, sizes, kernel_dims).unsqueeze(0).unsqueeze(-1);
+
+    const auto grid = x.narrow(2, cls, x.size(2) - cls);
+    std::vector<int64_t> grid_view{x.size(0), x.size(1)};
+    grid_view.insert(grid_view.end(), shape.begin(), shape.end());
+    grid_view.push_back(x.size(3));
+    auto y = torch::fft::irfftn(
+        torch::fft::rfftn(grid.reshape(grid_view), sizes, dims) * kernel_fft, sizes, dims);
+    for (int64_t axis = 0; axis < d; ++axis) y = y.narrow(axis + 2, 0, shape[axis]);
+    y = y.reshape({x.size(0), x.size(1), x.size(2) - cls, x.size(3)});
+    if (!cls_) return y;
+    const auto cls_row = x.sum(2, true);                     // CLS sees every token
+    return torch::cat({cls_row, y + x.narrow(2, 0, 1)}, 2);  // every token sees CLS
+  }
+
+  torch::Tensor dense(const torch::TensorOptions& options) const override {
+    const auto& shape = shape_;
+    const int64_t d = static_cast<int64_t>(shape.size());
+    // Coordinates of every cell in row-major order, then the flat table index of r_i − r_j.
+    std::vector<torch::Tensor> axes;
+    for (int64_t n : shape) axes.push_back(torch::arange(n, torch::kInt64));
+    const auto coords = torch::stack(torch::meshgrid(axes, "ij"), -1).reshape({-1, d});  // [P, d]
+    auto index = torch::zeros({coords.size(0), coords.size(0)}, torch::kInt64);
+    for (int64_t axis = 0; axis < d; ++axis) {
+      const auto c = coords.select(1, axis);
+      index = index * (2 * shape[axis] - 1) + (c.unsqueeze(1) - c.unsqueeze(0) + shape[axis] - 1);
+    }
+    auto m = f_.flatten(1)
+                 .index_select(1, index.flatten().to(f_.device()))
+                 .view({f_.size(0), coords.size(0), coords.size(0)});
+    if (cls_) m = torch::constant_pad_nd(m, {1, 0, 1, 0}, 1.0);
+    return m.unsqueeze(0).to(options);
+  }
+
+ private:
+  torch::Tensor f_;
+  std::vector<int64_t> shape_;
+  bool cls_;
+  int64_t length_;
+};
+
+}  // namespace
 
 BlockToeplitzMaskImpl::BlockToeplitzMaskImpl(const BlockToeplitzMaskOptions& options_)
     : options(options_) {
@@ -31,65 +106,13 @@ int64_t BlockToeplitzMaskImpl::length() const {
   return cells + (options.cls_token() ? 1 : 0);
 }
 
-torch::Tensor BlockToeplitzMaskImpl::apply(const torch::Tensor& x) {
-  ShapeChecker check("BlockToeplitzMask::apply");
-  check.bind("L", length(), "grid_shape");
-  check(x, "x", {"B", options.num_heads(), "L", "C"}).floating(x, "x");
-  const auto& shape = options.grid_shape();
-  const int64_t d = static_cast<int64_t>(shape.size());
-  const int64_t cls = options.cls_token() ? 1 : 0;
+std::shared_ptr<const MaskOperator> BlockToeplitzMaskImpl::build(const MaskContext& context) {
+  check_context(context, "BlockToeplitzMask", false, false);
+  TOPO_CHECK_ARG(context.length == length(), "BlockToeplitzMask", "context.length",
+                 std::to_string(length()) + " (the grid's tokens)", context.length);
   auto f = options.semantics() == MaskSemantics::kLogitAdditive ? table.exp() : table;
-  f = f.to(x.scalar_type());
-
-  // Kernel: f(Δ) placed at Δ mod s along each axis, with s ≥ 2n − 1 (zero padding), so the
-  // circular d-dimensional convolution equals the linear one on the first n cells.
-  std::vector<int64_t> sizes, dims;
-  auto kernel = f;
-  for (int64_t axis = 0; axis < d; ++axis) {
-    const int64_t n = shape[axis];
-    const int64_t s = detail::next_fast_fft_size(2 * n - 1);
-    std::vector<int64_t> pad(2 * (d - axis), 0);
-    pad[2 * (d - axis) - 1] = s - (2 * n - 1);  // pad at the end of this axis
-    kernel = torch::constant_pad_nd(kernel, pad).roll({-(n - 1)}, {axis + 1});
-    sizes.push_back(s);
-    dims.push_back(axis + 2);
-  }
-  std::vector<int64_t> kernel_dims(dims.size());
-  for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
-  const auto kernel_fft = torch::fft::rfftn(kernel, sizes, kernel_dims).unsqueeze(0).unsqueeze(-1);
-
-  const auto grid = x.narrow(2, cls, x.size(2) - cls);
-  std::vector<int64_t> grid_view{x.size(0), x.size(1)};
-  grid_view.insert(grid_view.end(), shape.begin(), shape.end());
-  grid_view.push_back(x.size(3));
-  auto y = torch::fft::irfftn(torch::fft::rfftn(grid.reshape(grid_view), sizes, dims) * kernel_fft,
-                              sizes, dims);
-  for (int64_t axis = 0; axis < d; ++axis) y = y.narrow(axis + 2, 0, shape[axis]);
-  y = y.reshape({x.size(0), x.size(1), x.size(2) - cls, x.size(3)});
-  if (!options.cls_token()) return y;
-  const auto cls_row = x.sum(2, true);                  // CLS sees every token
-  return torch::cat({cls_row, y + x.narrow(2, 0, 1)}, 2);  // every token sees CLS
-}
-
-torch::Tensor BlockToeplitzMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
-  TOPO_CHECK_ARG(length_ == length(), "BlockToeplitzMask::dense", "length",
-                 std::to_string(length()) + " (the grid's tokens)", length_);
-  const auto& shape = options.grid_shape();
-  const int64_t d = static_cast<int64_t>(shape.size());
-  // Coordinates of every cell in row-major order, then the flat table index of r_i − r_j.
-  std::vector<torch::Tensor> axes;
-  for (int64_t n : shape) axes.push_back(torch::arange(n, torch::kInt64));
-  const auto coords = torch::stack(torch::meshgrid(axes, "ij"), -1).reshape({-1, d});  // [P, d]
-  auto index = torch::zeros({coords.size(0), coords.size(0)}, torch::kInt64);
-  for (int64_t axis = 0; axis < d; ++axis) {
-    const auto c = coords.select(1, axis);
-    index = index * (2 * shape[axis] - 1) + (c.unsqueeze(1) - c.unsqueeze(0) + shape[axis] - 1);
-  }
-  auto f = options.semantics() == MaskSemantics::kLogitAdditive ? table.exp() : table;
-  auto m = f.flatten(1).index_select(1, index.flatten().to(f.device()))
-               .view({options.num_heads(), coords.size(0), coords.size(0)});
-  if (options.cls_token()) m = torch::constant_pad_nd(m, {1, 0, 1, 0}, 1.0);
-  return m.unsqueeze(0).to(options_);
+  return std::make_shared<BlockToeplitzOperator>(f, options.grid_shape(), options.cls_token(),
+                                                 length());
 }
 
 void BlockToeplitzMaskImpl::pretty_print(std::ostream& stream) const {

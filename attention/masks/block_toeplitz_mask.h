@@ -2,8 +2,8 @@
 /// \file
 /// d-dimensional relative positional encoding on a grid n_1×…×n_d (d = 1..3): the d-level
 /// block-Toeplitz mask M_ij = f_h(r_i − r_j) over lattice offsets, applied by a zero-padded
-/// d-dimensional FFT in O(L log L) (Choromanski et al., ICML 2022, section 2.3 of
-/// reference/topological-masking.md; TopViT's 2-D table).
+/// d-dimensional FFT in O(L log L) (Choromanski et al., "From block-Toeplitz matrices to
+/// differential equations on graphs", ICML 2022; TopViT's 2-D table).
 #pragma once
 
 #include <torch/nn/pimpl.h>
@@ -30,11 +30,11 @@ struct BlockToeplitzMaskOptions {
 
 /// Learnable per-head block-Toeplitz mask. Parameter `table` [H, 2n_1−1, …, 2n_d−1]: entry
 /// (Δ_1 + n_1 − 1, …) belongs to the lattice offset Δ = r_i − r_j.
-class BlockToeplitzMaskImpl : public Mask {
+/// Built over contexts of exactly `length()` tokens.
+class BlockToeplitzMaskImpl : public MaskImpl {
  public:
   explicit BlockToeplitzMaskImpl(const BlockToeplitzMaskOptions& options_);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
   void pretty_print(std::ostream& stream) const override;
 
   /// Tokens L = n_1·…·n_d (+1 with the CLS token).

@@ -19,17 +19,28 @@ struct DenseMaskOptions {
   TORCH_ARG(bool, learnable) = false;
 };
 
-/// M·X by a batched matrix product, O(L·S·C).
-class DenseMaskImpl : public Mask {
+/// M·X by a batched matrix product, O(L·S·C). Built over contexts of L tokens (and batch
+/// size B when the matrix has a batch axis). Not in the registry (it needs the matrix).
+class DenseMaskImpl : public MaskImpl {
  public:
   explicit DenseMaskImpl(const DenseMaskOptions& options);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
   void pretty_print(std::ostream& stream) const override;
 
   MaskSemantics semantics;
   torch::Tensor matrix;  ///< [B|1, H|1, L, S]
 };
 TORCH_MODULE(DenseMask);
+
+/// The operator of a dense multiplicative M [B|1, H|1, L, S] (also usable on its own).
+class DenseMaskOperator : public MaskOperator {
+ public:
+  explicit DenseMaskOperator(torch::Tensor matrix) : matrix_(std::move(matrix)) {}
+  torch::Tensor apply(const torch::Tensor& x) const override;
+  torch::Tensor dense(const torch::TensorOptions& options) const override;
+
+ private:
+  torch::Tensor matrix_;
+};
 
 }  // namespace topo::attention

@@ -10,8 +10,6 @@
 #include <torch/nn/pimpl.h>
 
 #include "attention/masks/mask.h"
-#include "graph/graph.h"
-#include "graph/random_walks.h"
 #include "graph/sparse_operator.h"
 
 namespace topo::attention {
@@ -20,8 +18,8 @@ struct GraphRandomFeatureMaskOptions {
   explicit GraphRandomFeatureMaskOptions(int64_t num_heads) : num_heads_(num_heads) {}
   TORCH_ARG(int64_t, num_heads);
   /// Walk length cap K: the modulation is f_0 … f_K.
-  TORCH_ARG(int64_t, max_length) = 8;
-  TORCH_ARG(int64_t, walks_per_node) = 16;
+  TORCH_ARG(int64_t, max_length) = 4;
+  TORCH_ARG(int64_t, walks_per_node) = 8;
   TORCH_ARG(double, halt_probability) = 0.5;
   TORCH_ARG(bool, antithetic) = false;
   TORCH_ARG(graph::Normalization, normalization) = graph::Normalization::kSymmetric;
@@ -29,29 +27,21 @@ struct GraphRandomFeatureMaskOptions {
 
 /// The modulation f = softplus(`modulation_logits`) [H, K + 1] is non-negative, so with
 /// W ≥ 0 the features and the mask are too and the attention normaliser stays positive.
-/// Walks are drawn at construction (torch's generator) and on resample().
-class GraphRandomFeatureMaskImpl : public Mask {
+/// Walks are drawn once per context (torch's generator) and shared by the layers that use
+/// the same settings; a new batch draws new walks.
+class GraphRandomFeatureMaskImpl : public MaskImpl {
  public:
-  GraphRandomFeatureMaskImpl(const GraphRandomFeatureMaskOptions& options_, const graph::Graph& graph,
-                             int64_t length);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  /// The estimate Φ_Q Φ_Kᵀ [B, H, L, L].
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  explicit GraphRandomFeatureMaskImpl(const GraphRandomFeatureMaskOptions& options_);
+  std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
   void pretty_print(std::ostream& stream) const override;
 
-  /// Draws new independent walk sets for both sides.
-  void resample();
   /// f [H, K + 1].
   torch::Tensor modulation();
   /// What the features estimate: (Σ_k f_k W^k)(Σ_k f_k W^k)ᵀ = Σ_n (f ∗ f)_n W^n for symmetric
   /// W, [B, H, L, L] (dense; tests, tiny graphs).
-  torch::Tensor expected_dense(const torch::TensorOptions& options);
+  torch::Tensor expected_dense(const MaskContext& context, const torch::TensorOptions& options);
 
   GraphRandomFeatureMaskOptions options;
-  graph::Graph token_graph;
-  graph::SparseOperator w;
-  int64_t batch_size, length;
-  graph::SparseFeatures query_features, key_features;
   torch::Tensor modulation_logits;  ///< parameter [H, K + 1]
 };
 TORCH_MODULE(GraphRandomFeatureMask);

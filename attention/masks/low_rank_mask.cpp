@@ -20,33 +20,53 @@ void check_factors(const char* function, const torch::Tensor& query_factors,
 
 }  // namespace
 
-LowRankMaskImpl::LowRankMaskImpl(torch::Tensor query_factors_, torch::Tensor key_factors_) {
-  set_factors(std::move(query_factors_), std::move(key_factors_));
-}
-
-void LowRankMaskImpl::set_factors(torch::Tensor query_factors_, torch::Tensor key_factors_) {
+LowRankMaskOperator::LowRankMaskOperator(torch::Tensor query_factors, torch::Tensor key_factors)
+    : query_factors_(std::move(query_factors)), key_factors_(std::move(key_factors)) {
   check_factors("LowRankMask", query_factors_, key_factors_);
-  query_factors = std::move(query_factors_);
-  key_factors = std::move(key_factors_);
 }
 
-torch::Tensor LowRankMaskImpl::apply(const torch::Tensor& x) {
+torch::Tensor LowRankMaskOperator::apply(const torch::Tensor& x) const {
   ShapeChecker check("LowRankMask::apply");
-  check(key_factors, "key_factors", {"*", "*", "S", "R"});
+  check(key_factors_, "key_factors", {"*", "*", "S", "R"});
   check(x, "x", {"B", "H", "S", "C"});
-  const auto phi_k = key_factors.to(x.scalar_type());
-  const auto phi_q = query_factors.to(x.scalar_type());
+  const auto phi_k = key_factors_.to(x.scalar_type());
+  const auto phi_q = query_factors_.to(x.scalar_type());
   return torch::matmul(phi_q, torch::matmul(phi_k.transpose(-1, -2), x));
 }
 
-torch::Tensor LowRankMaskImpl::dense(int64_t length, const torch::TensorOptions& options) {
-  TORCH_CHECK_VALUE(length == query_factors.size(2), "LowRankMask::dense: `length` must be ",
-                    query_factors.size(2), " (rows of `query_factors`), got ", length);
-  return torch::matmul(query_factors, key_factors.transpose(-1, -2)).to(options);
+torch::Tensor LowRankMaskOperator::dense(const torch::TensorOptions& options) const {
+  return torch::matmul(query_factors_, key_factors_.transpose(-1, -2)).to(options);
 }
 
-void LowRankMaskImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::attention::LowRankMask(rank=" << query_factors.size(-1) << ")";
+std::optional<std::pair<torch::Tensor, torch::Tensor>> LowRankMaskOperator::fold_into_features(
+    const torch::Tensor& phi_q, const torch::Tensor& phi_k) const {
+  return std::make_pair(row_wise_kronecker(phi_q, query_factors_),
+                        row_wise_kronecker(phi_k, key_factors_));
+}
+
+LogitAdditiveLowRankOperator::LogitAdditiveLowRankOperator(torch::Tensor query_factors,
+                                                           torch::Tensor key_factors)
+    : query_factors_(std::move(query_factors)), key_factors_(std::move(key_factors)) {
+  check_factors("LogitAdditiveLowRankMask", query_factors_, key_factors_);
+}
+
+torch::Tensor LogitAdditiveLowRankOperator::apply(const torch::Tensor& x) const {
+  return torch::matmul(dense(x.options()), x);
+}
+
+torch::Tensor LogitAdditiveLowRankOperator::dense(const torch::TensorOptions& options) const {
+  return torch::matmul(query_factors_, key_factors_.transpose(-1, -2)).exp().to(options);
+}
+
+std::pair<torch::Tensor, torch::Tensor> LogitAdditiveLowRankOperator::transform_inputs(
+    const torch::Tensor& q, const torch::Tensor& k) const {
+  return logit_additive_inputs(q, k, query_factors_, key_factors_);
+}
+
+std::optional<std::pair<torch::Tensor, torch::Tensor>>
+LogitAdditiveLowRankOperator::fold_into_features(const torch::Tensor& phi_q,
+                                                 const torch::Tensor& phi_k) const {
+  return std::make_pair(phi_q, phi_k);
 }
 
 torch::Tensor row_wise_kronecker(const torch::Tensor& features, const torch::Tensor& factors) {

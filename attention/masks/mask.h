@@ -3,10 +3,29 @@
 /// The mask interface of masked linear attention (Alg. 1 of Choromanski et al., "From
 /// block-Toeplitz matrices to differential equations on graphs", ICML 2022): a mask is anything
 /// that multiplies a [batch, heads, tokens, channels] tensor by M along the token axis fast.
+///
+/// A mask has two lives. Its learnable parameters belong to a persistent module (`MaskImpl`)
+/// that registers them once, as LibTorch's `LinearImpl::reset()` does. Its structure (the
+/// batch's length, padding, positions and graph, and what is derived from them: token
+/// operators, rooted forests, random walks) belongs to one batch: `MaskImpl::build` turns a
+/// `MaskContext` into a `MaskOperator` that holds views of the live parameters, so gradients
+/// reach them. Derived structure is computed once per batch in the context's `StructureCache`
+/// and shared by every layer.
 #pragma once
 
 #include <torch/nn/module.h>
 #include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace topo::graph {
+class Graph;
+}
 
 namespace topo::attention {
 
@@ -19,22 +38,106 @@ enum class MaskSemantics {
   kLogitAdditive,
 };
 
-/// Base class of every mask. Masks are modules, so learnable masks register parameters and
-/// train with the attention that owns them.
-class Mask : public torch::nn::Module {
+/// "multiplicative" / "logit-additive", and back (throws naming the accepted values).
+std::string to_string(MaskSemantics semantics);
+MaskSemantics mask_semantics_from_string(const std::string& name);
+
+/// Structure derived from one batch (token operators, forests, walks), computed on first use
+/// and shared by every layer that builds a mask from the same context.
+class StructureCache {
  public:
-  using torch::nn::Module::Module;
+  /// The entry stored under `key`, made by `make` the first time.
+  template <typename T>
+  const T& get(const std::string& key, const std::function<T()>& make) {
+    auto& entry = entries_[key];
+    if (!entry) entry = std::make_shared<T>(make());
+    return *std::static_pointer_cast<T>(entry);
+  }
+  /// Entries made so far (for tests: structure is built once per batch).
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::shared_ptr<void>> entries_;
+};
+
+/// What a mask may be built from: one batch (or one stage of a hierarchical model) of
+/// B elements padded to L tokens. Built once per batch by the model and shared by its layers.
+struct MaskContext {
+  int64_t batch_size = 0;
+  int64_t length = 0;
+  /// [B, L] bool, true = padding; undefined when nothing is padded.
+  torch::Tensor key_padding_mask;
+  /// [B, L, d] token positions (point clouds, atoms); undefined when the tokens have none.
+  torch::Tensor pos;
+  /// The batch's graph(s): graph b on the first n_b tokens of element b (PyG's `batch`
+  /// layout); null when the tokens have none.
+  std::shared_ptr<const graph::Graph> graph;
+  /// Dtype and device of the activations the operators will multiply.
+  torch::TensorOptions options = torch::TensorOptions().dtype(torch::kFloat32);
+  std::shared_ptr<StructureCache> cache = std::make_shared<StructureCache>();
+};
+
+/// The product by M for one batch. Owns no parameters: it holds views of its module's.
+class MaskOperator {
+ public:
+  virtual ~MaskOperator() = default;
 
   /// Y = M·X along the token axis: `x` [B, H, S, C] (S keys) → [B, H, L, C] (L queries).
   /// Differentiable in `x` and in the mask's parameters. Never forms M.
-  virtual torch::Tensor apply(const torch::Tensor& x) = 0;
+  virtual torch::Tensor apply(const torch::Tensor& x) const = 0;
 
-  /// The dense M, [B or 1, H or 1, L, S], for tests and tiny inputs. `length` is the number of
-  /// tokens for masks whose size is not fixed by their data (it is checked otherwise).
-  virtual torch::Tensor dense(int64_t length, const torch::TensorOptions& options) = 0;
+  /// The dense M, [B or 1, H or 1, L, S], for tests and tiny inputs.
+  virtual torch::Tensor dense(const torch::TensorOptions& options) const = 0;
 
   /// True when M_ij = 0 for every j > i (the feature map then uses the causal key stabiliser).
   virtual bool is_causal() const { return false; }
+
+  /// A cheaper exact algorithm for the whole masked attention than Alg. 1 (e.g. the causal
+  /// scan), or nullopt. Same arguments and result as masked_linear_attention.
+  virtual std::optional<torch::Tensor> attend(const torch::Tensor& phi_q,
+                                              const torch::Tensor& phi_k, const torch::Tensor& v,
+                                              const torch::Tensor& key_padding_mask) const {
+    (void)phi_q, (void)phi_k, (void)v, (void)key_padding_mask;
+    return std::nullopt;
+  }
+
+  /// Low-rank masks M = Φ_Q Φ_Kᵀ can be folded into the features by the row-wise Kronecker
+  /// product (so another mask can be applied on top): returns the folded (φ(Q), φ(K)), or
+  /// nullopt for masks that cannot.
+  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> fold_into_features(
+      const torch::Tensor& phi_q, const torch::Tensor& phi_k) const {
+    (void)phi_q, (void)phi_k;
+    return std::nullopt;
+  }
+
+  /// Logit-additive low-rank masks act on queries and keys before the feature map (FLT's
+  /// concatenated form): q [B, H, L, D], k [B, H, S, D] → widened inputs. Identity otherwise.
+  virtual std::pair<torch::Tensor, torch::Tensor> transform_inputs(const torch::Tensor& q,
+                                                                   const torch::Tensor& k) const {
+    return {q, k};
+  }
 };
+
+/// The persistent part of a mask: a module that registers its learnable parameters once and
+/// builds one operator per batch.
+class MaskImpl : public torch::nn::Module {
+ public:
+  using torch::nn::Module::Module;
+
+  /// The operator over `context`'s batch. Throws naming the mask when the context lacks what
+  /// the mask needs (positions, a graph) or has the wrong size.
+  virtual std::shared_ptr<const MaskOperator> build(const MaskContext& context) = 0;
+
+  /// Extra query/key input dimensions the mask's `transform_inputs` appends (logit-additive
+  /// low-rank masks); the feature map then sees head_dim + this many inputs, already scaled.
+  virtual int64_t extra_input_dims() const { return 0; }
+
+  /// Low-rank masks (FLT) fold into the features, so they combine with any other mask; of the
+  /// others, an attention layer can apply one.
+  virtual bool low_rank() const { return false; }
+};
+
+/// Checks `context` against what a mask needs: throws naming `mask` and the missing input.
+void check_context(const MaskContext& context, const char* mask, bool needs_pos, bool needs_graph);
 
 }  // namespace topo::attention

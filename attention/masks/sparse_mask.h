@@ -5,29 +5,27 @@
 /// radius neighbourhoods, graph adjacency) in O(H·E·C) with no dense intermediate.
 #pragma once
 
-#include <torch/nn/pimpl.h>
-
 #include "attention/masks/mask.h"
 
 namespace topo::attention {
 
-class SparseMaskImpl : public Mask {
+/// The operator over one batch (built by the adjacency and local-RPE masks, or directly).
+class SparseMaskOperator : public MaskOperator {
  public:
   /// `edge_index` [2, E] int64 over flattened tokens: row 0 the query token b·L + i, row 1 the
   /// key token b·S + j (batch element b must match). `values` [H, E] or [1, E] (the weights may
   /// be learnable or computed: gradients flow to them). `key_length` < 0 means S = L.
-  SparseMaskImpl(torch::Tensor edge_index, torch::Tensor values, int64_t batch_size,
-                 int64_t length, int64_t key_length = -1);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
-  void pretty_print(std::ostream& stream) const override;
+  SparseMaskOperator(torch::Tensor edge_index, torch::Tensor values, int64_t batch_size,
+                     int64_t length, int64_t key_length = -1);
+  torch::Tensor apply(const torch::Tensor& x) const override;
+  torch::Tensor dense(const torch::TensorOptions& options) const override;
 
-  torch::Tensor edge_index;
-  torch::Tensor values;
-  int64_t batch_size;
-  int64_t length;
-  int64_t key_length;
+  const torch::Tensor& edge_index() const { return edge_index_; }
+  const torch::Tensor& values() const { return values_; }
+
+ private:
+  torch::Tensor edge_index_, values_;
+  int64_t batch_size_, length_, key_length_;
 };
-TORCH_MODULE(SparseMask);
 
 }  // namespace topo::attention

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// 1-D relative positional encoding as a Toeplitz mask M_ij = f_h(i − j), applied by FFT in
-/// O(L log L) (Luo et al., NeurIPS 2021; Choromanski et al., ICML 2022, section 2.2 of
-/// reference/topological-masking.md).
+/// O(L log L) (Luo et al., NeurIPS 2021; Choromanski et al., "From block-Toeplitz matrices to
+/// differential equations on graphs", ICML 2022).
 #pragma once
 
 #include <torch/nn/pimpl.h>
@@ -25,13 +25,12 @@ struct ToeplitzMaskOptions {
 };
 
 /// Learnable per-head Toeplitz mask. Parameter `bias` [H, 2·max_length − 1]: entry
-/// k + max_length − 1 belongs to offset k = i − j (query i, key j).
-class ToeplitzMaskImpl : public Mask {
+/// k + max_length − 1 belongs to offset k = i − j (query i, key j). Built over sequences of
+/// any length L ≤ max_length.
+class ToeplitzMaskImpl : public MaskImpl {
  public:
   explicit ToeplitzMaskImpl(const ToeplitzMaskOptions& options_);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
-  bool is_causal() const override { return options.causal(); }
+  std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
   void pretty_print(std::ostream& stream) const override;
 
   /// f_h(k) for k = −(L−1) … L−1: [H, 2L − 1], causal offsets zeroed.

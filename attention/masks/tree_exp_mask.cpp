@@ -8,7 +8,6 @@
 
 #include "attention/masks/token_layout.h"
 #include "common/check.h"
-#include "graph/algorithms.h"
 
 namespace topo::attention {
 namespace {
@@ -31,7 +30,8 @@ void tree_passes(const graph::RootedForest& forest, const double* lambda, const 
       const scalar_t* xh = x + h * n * channels;
       scalar_t* fh = full + h * n * channels;
       scalar_t* f1h = full1 != nullptr ? full1 + h * n * channels : nullptr;
-      for (int64_t v = 0; v < n; ++v) decay[v] = static_cast<scalar_t>(std::exp(lambda[h] * weight[v]));
+      for (int64_t v = 0; v < n; ++v)
+        decay[v] = static_cast<scalar_t>(std::exp(lambda[h] * weight[v]));
       std::copy(xh, xh + n * channels, up.begin());
       if (f1h != nullptr) std::fill(up1.begin(), up1.end(), scalar_t(0));
       // Leaves → root: up[p] += a·up[v]; up1[p] += a·(up1[v] + w·up[v]).
@@ -40,7 +40,8 @@ void tree_passes(const graph::RootedForest& forest, const double* lambda, const 
         if (p < 0) continue;
         const scalar_t a = decay[v], w = static_cast<scalar_t>(weight[v]);
         for (int64_t c = 0; c < channels; ++c) {
-          if (f1h != nullptr) up1[p * channels + c] += a * (up1[v * channels + c] + w * up[v * channels + c]);
+          if (f1h != nullptr)
+            up1[p * channels + c] += a * (up1[v * channels + c] + w * up[v * channels + c]);
           up[p * channels + c] += a * up[v * channels + c];
         }
       }
@@ -75,8 +76,8 @@ torch::Tensor run_passes(const graph::RootedForest& forest, const torch::Tensor&
   auto full = torch::empty_like(x);
   if (derivative != nullptr) *derivative = torch::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "tree_exp_product", [&] {
-    tree_passes<scalar_t>(forest, lam.data_ptr<double>(), x.data_ptr<scalar_t>(), x.size(0), x.size(1),
-                          x.size(2), full.data_ptr<scalar_t>(),
+    tree_passes<scalar_t>(forest, lam.data_ptr<double>(), x.data_ptr<scalar_t>(), x.size(0),
+                          x.size(1), x.size(2), full.data_ptr<scalar_t>(),
                           derivative != nullptr ? derivative->data_ptr<scalar_t>() : nullptr);
   });
   return full;
@@ -96,9 +97,9 @@ class TreeExpFunction : public torch::autograd::Function<TreeExpFunction> {
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto &lambda = saved[0], &x = saved[1];
-    graph::RootedForest forest{ctx->saved_data["parent"].toTensor(),
-                               ctx->saved_data["parent_weight"].toTensor(),
-                               ctx->saved_data["order"].toTensor(), ctx->saved_data["depth"].toTensor()};
+    graph::RootedForest forest{
+        ctx->saved_data["parent"].toTensor(), ctx->saved_data["parent_weight"].toTensor(),
+        ctx->saved_data["order"].toTensor(), ctx->saved_data["depth"].toTensor()};
     const auto g = grads[0].contiguous();
     torch::Tensor grad_lambda, grad_x;
     // M is symmetric: the input gradient is M·g.
@@ -107,7 +108,8 @@ class TreeExpFunction : public torch::autograd::Function<TreeExpFunction> {
       torch::Tensor weighted;
       run_passes(forest, lambda, x, &weighted);  // (D ⊙ e^{λD}) x
       auto per_head = (g * weighted).sum({1, 2});
-      grad_lambda = lambda.numel() == 1 ? per_head.sum().reshape(lambda.sizes()) : per_head.reshape(lambda.sizes());
+      grad_lambda = lambda.numel() == 1 ? per_head.sum().reshape(lambda.sizes())
+                                        : per_head.reshape(lambda.sizes());
       grad_lambda = grad_lambda.to(lambda.scalar_type());
     }
     return {grad_lambda, grad_x, torch::Tensor()};
@@ -124,7 +126,8 @@ torch::Tensor dense_tree_mask(const graph::RootedForest& forest, const torch::Te
   return detail::diagonal_blocks(m, batch, length).to(options);
 }
 
-void check_forest(const char* fn, const graph::RootedForest& forest, int64_t batch, int64_t length) {
+void check_forest(const char* fn, const graph::RootedForest& forest, int64_t batch,
+                  int64_t length) {
   TOPO_CHECK_ARG(batch >= 1 && length >= 1 && forest.num_nodes() == batch * length, fn, "forest",
                  c10::str("a forest over batch_size·length = ", batch * length, " tokens"),
                  c10::str(forest.num_nodes(), " nodes"));
@@ -138,79 +141,45 @@ torch::Tensor tree_exp_product(const graph::RootedForest& forest, const torch::T
   check(x, "x", {"H", forest.num_nodes(), "C"});
   check.floating(x, "x");
   TOPO_CHECK_ARG(lambda.dim() == 1 && (lambda.size(0) == 1 || lambda.size(0) == x.size(0)),
-                 "tree_exp_product", "lambda", c10::str("[1] or [", x.size(0), "]"), shape_string(lambda));
-  TOPO_CHECK_ARG(x.device().is_cpu(), "tree_exp_product", "x", "a CPU tensor (the passes are sequential)",
-                 x.device().str());
+                 "tree_exp_product", "lambda", c10::str("[1] or [", x.size(0), "]"),
+                 shape_string(lambda));
+  TOPO_CHECK_ARG(x.device().is_cpu(), "tree_exp_product", "x",
+                 "a CPU tensor (the passes are sequential)", x.device().str());
   return TreeExpFunction::apply(lambda, x, &forest);
 }
 
-TreeExpMaskImpl::TreeExpMaskImpl(const TreeExpMaskOptions& options_, graph::RootedForest forest_,
-                                 int64_t batch_size_, int64_t length_)
-    : options(options_), forest(std::move(forest_)), batch_size(batch_size_), length(length_) {
-  TOPO_CHECK_ARG(options.num_heads() >= 1, "TreeExpMask", "num_heads", ">= 1", options.num_heads());
-  check_forest("TreeExpMask", forest, batch_size, length);
-  lambda = register_parameter("lambda", torch::full({options.num_heads()}, options.lambda()));
+TreeExpOperator::TreeExpOperator(std::vector<graph::RootedForest> forests, torch::Tensor lambda,
+                                 int64_t batch_size, int64_t length)
+    : forests_(std::move(forests)),
+      lambda_(std::move(lambda)),
+      batch_size_(batch_size),
+      length_(length) {
+  TOPO_CHECK_ARG(!forests_.empty(), "TreeExpMask", "forests", "at least one forest", "none");
+  for (const auto& forest : forests_) check_forest("TreeExpMask", forest, batch_size_, length_);
 }
 
-torch::Tensor TreeExpMaskImpl::apply(const torch::Tensor& x) {
+torch::Tensor TreeExpOperator::apply(const torch::Tensor& x) const {
   ShapeChecker check("TreeExpMask::apply");
-  check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
-  check(x, "x", {"B", "H", "L", "C"});
-  return detail::nodes_to_tokens(tree_exp_product(forest, lambda.to(x.scalar_type()), detail::tokens_to_nodes(x)), batch_size, length);
-}
-
-torch::Tensor TreeExpMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
-  TORCH_CHECK_VALUE(length_ == length, "TreeExpMask::dense: `length` must be ", length, ", got ", length_);
-  return dense_tree_mask(forest, lambda, batch_size, length, options_);
-}
-
-void TreeExpMaskImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::attention::TreeExpMask(heads=" << options.num_heads() << ", tokens=" << forest.num_nodes() << ")";
-}
-
-SpanningTreeMaskImpl::SpanningTreeMaskImpl(const SpanningTreeMaskOptions& options_, const graph::Graph& graph,
-                                           int64_t length_)
-    : options(options_), batch_size(graph.num_graphs()), length(length_) {
-  TOPO_CHECK_ARG(options.num_heads() >= 1, "SpanningTreeMask", "num_heads", ">= 1", options.num_heads());
-  TOPO_CHECK_ARG(options.num_trees() >= 1, "SpanningTreeMask", "num_trees", ">= 1", options.num_trees());
-  TOPO_CHECK_ARG(batch_size >= 1, "SpanningTreeMask", "graph", "at least one graph", "an empty batch");
-  const int64_t trees = options.kind() == SpanningTreeKind::kMinimum ? 1 : options.num_trees();
-  for (int64_t t = 0; t < trees; ++t) {
-    const auto [edges, weights] = options.kind() == SpanningTreeKind::kMinimum
-                                      ? graph::minimum_spanning_tree(graph)
-                                      : graph::random_spanning_tree(graph);
-    forests.push_back(graph::root_forest_on_tokens(graph, edges, weights, length));
-  }
-  lambda = register_parameter("lambda", torch::full({options.num_heads()}, options.lambda()));
-}
-
-torch::Tensor SpanningTreeMaskImpl::apply(const torch::Tensor& x) {
-  ShapeChecker check("SpanningTreeMask::apply");
-  check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
+  check.bind("B", batch_size_, "the mask").bind("L", length_, "the mask");
   check(x, "x", {"B", "H", "L", "C"});
   const auto nodes = detail::tokens_to_nodes(x);
-  const auto lam = lambda.to(x.scalar_type());
+  const auto lam = lambda_.to(x.scalar_type());
   torch::Tensor sum;
-  for (const auto& forest : forests) {
+  for (const auto& forest : forests_) {
     const auto y = tree_exp_product(forest, lam, nodes);
     sum = sum.defined() ? sum + y : y;
   }
-  return detail::nodes_to_tokens(sum / static_cast<double>(forests.size()), batch_size, length);
+  if (forests_.size() > 1) sum = sum / static_cast<double>(forests_.size());
+  return detail::nodes_to_tokens(sum, batch_size_, length_);
 }
 
-torch::Tensor SpanningTreeMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
-  TORCH_CHECK_VALUE(length_ == length, "SpanningTreeMask::dense: `length` must be ", length, ", got ", length_);
+torch::Tensor TreeExpOperator::dense(const torch::TensorOptions& options) const {
   torch::Tensor sum;
-  for (const auto& forest : forests) {
-    const auto m = dense_tree_mask(forest, lambda, batch_size, length, options_);
+  for (const auto& forest : forests_) {
+    const auto m = dense_tree_mask(forest, lambda_, batch_size_, length_, options);
     sum = sum.defined() ? sum + m : m;
   }
-  return sum / static_cast<double>(forests.size());
-}
-
-void SpanningTreeMaskImpl::pretty_print(std::ostream& stream) const {
-  stream << "topo::attention::SpanningTreeMask(heads=" << options.num_heads() << ", trees=" << forests.size()
-         << ")";
+  return forests_.size() > 1 ? sum / static_cast<double>(forests_.size()) : sum;
 }
 
 }  // namespace topo::attention

@@ -7,8 +7,10 @@
 #include <map>
 #include <vector>
 
+#include "attention/masks/mask.h"
 #include "attention/masks/token_layout.h"
 #include "common/check.h"
+#include "graph/algorithms.h"
 #include "graph/sparse_matmul.h"
 
 namespace topo::attention {
@@ -24,7 +26,8 @@ struct Piece {
 
 /// Centroid decomposition of the forest: one +1 piece per centroid (its component, depths from
 /// the centroid) and one −1 piece per child subtree of the centroid (same depths).
-std::vector<Piece> decompose(const graph::RootedForest& forest, const std::vector<int64_t>& weight) {
+std::vector<Piece> decompose(const graph::RootedForest& forest,
+                             const std::vector<int64_t>& weight) {
   const int64_t n = forest.num_nodes();
   const auto* parent = forest.parent.data_ptr<int64_t>();
   std::vector<std::vector<std::pair<int64_t, int64_t>>> adjacency(n);
@@ -114,18 +117,24 @@ torch::Tensor to_tensor(const std::vector<int64_t>& values) {
   return torch::tensor(values, torch::kLong);
 }
 
-}  // namespace
+/// The centroid decomposition of one forest, grouped by padded piece length (a power of two)
+/// for batched FFTs.
+struct TreeFunctionStructure {
+  struct Bucket {
+    int64_t piece_length = 0, num_pieces = 0;
+    torch::Tensor gather;   ///< [2, M] (slot, token): slot = piece·piece_length + depth
+    torch::Tensor scatter;  ///< [2, M] (token, slot)
+    torch::Tensor sign;     ///< [M] +1 (component) or −1 (child subtree)
+  };
+  std::vector<Bucket> buckets;
+  graph::RootedForest forest;  ///< kept for dense()
+};
 
-TreeFunctionMaskImpl::TreeFunctionMaskImpl(const TreeFunctionMaskOptions& options_,
-                                           const graph::RootedForest& forest, int64_t batch_size_,
-                                           int64_t length_)
-    : options(options_), batch_size(batch_size_), length(length_), forest(forest) {
+TreeFunctionStructure decompose_forest(const graph::RootedForest& forest) {
   const char* fn = "TreeFunctionMask";
-  TOPO_CHECK_ARG(options.num_heads() >= 1, fn, "num_heads", ">= 1", options.num_heads());
-  TOPO_CHECK_ARG(options.max_distance() >= 0, fn, "max_distance", ">= 0", options.max_distance());
-  TOPO_CHECK_ARG(forest.num_nodes() == batch_size * length, fn, "forest",
-                 c10::str("a forest over batch_size·length = ", batch_size * length, " tokens"),
-                 c10::str(forest.num_nodes(), " nodes"));
+  TreeFunctionStructure structure;
+  structure.forest = forest;
+  auto& buckets = structure.buckets;
   const int64_t n = forest.num_nodes();
   std::vector<int64_t> weight(n, 0);
   const auto* pw = forest.parent_weight.data_ptr<double>();
@@ -137,11 +146,6 @@ TreeFunctionMaskImpl::TreeFunctionMaskImpl(const TreeFunctionMaskOptions& option
                    c10::str(pw[v], " on the edge above node ", v));
     weight[v] = static_cast<int64_t>(pw[v]);
   }
-  const auto initial = -0.5 * torch::arange(options.max_distance() + 1, torch::kFloat);
-  table = register_parameter(
-      "table", (options.semantics() == MaskSemantics::kLogitAdditive ? initial : initial.exp())
-                   .unsqueeze(0)
-                   .repeat({options.num_heads(), 1}));
   // Group pieces by padded length so every group is one batched FFT.
   std::map<int64_t, std::vector<Piece>> groups;
   for (auto& piece : decompose(forest, weight)) {
@@ -164,61 +168,127 @@ TreeFunctionMaskImpl::TreeFunctionMaskImpl(const TreeFunctionMaskOptions& option
     buckets.push_back({padded, static_cast<int64_t>(pieces.size()), torch::stack({slot_t, node_t}),
                        torch::stack({node_t, slot_t}), to_tensor(sign)});
   }
+  return structure;
+}
+
+class TreeFunctionOperator : public MaskOperator {
+ public:
+  TreeFunctionOperator(std::shared_ptr<const TreeFunctionStructure> structure, torch::Tensor values,
+                       int64_t batch_size, int64_t length)
+      : structure_(std::move(structure)),
+        values_(std::move(values)),
+        batch_size_(batch_size),
+        length_(length) {}
+
+  torch::Tensor apply(const torch::Tensor& x) const override {
+    ShapeChecker check("TreeFunctionMask::apply");
+    check.bind("B", batch_size_, "the mask")
+        .bind("L", length_, "the mask")
+        .bind("H", values_.size(0), "the mask");
+    check(x, "x", {"B", "H", "L", "C"});
+    const int64_t heads = x.size(1), channels = x.size(3), n = batch_size_ * length_;
+    const auto nodes = detail::tokens_to_nodes(x);
+    const auto f = values_.to(x.scalar_type());  // [H, D + 1]
+    auto out = torch::zeros_like(nodes);
+    for (const auto& bucket : structure_->buckets) {
+      const int64_t p = bucket.piece_length, fft = 2 * p;
+      // Depth buckets X [H, pieces, p, C] and the scatter back are sparse products (one entry
+      // per (piece, member)), so no [H, members, C] intermediate is formed.
+      const auto gather = bucket.gather.to(x.device()), scatter = bucket.scatter.to(x.device());
+      const auto ones = torch::ones({1, gather.size(1)}, x.options());
+      const auto buckets_x = graph::sparse_matmul(gather, ones, nodes, bucket.num_pieces * p)
+                                 .view({heads, bucket.num_pieces, p, channels});
+      // F[k] = f(k) for k < 2p (zero beyond the table): Y[t] = Σ_s F[s + t] X[s].
+      const int64_t available = std::min<int64_t>(fft, f.size(1));
+      const auto kernel = torch::constant_pad_nd(f.narrow(1, 0, available), {0, fft - available});
+      torch::Tensor y;
+      if (p <= kDirectHankelLength) {
+        // Short pieces: the p×p Hankel matrix times X is one batched GEMM.
+        const auto index =
+            (torch::arange(p, torch::kLong).unsqueeze(1) + torch::arange(p, torch::kLong))
+                .flatten();
+        const auto hankel = kernel.index_select(1, index.to(x.device())).view({heads, 1, p, p});
+        y = torch::matmul(hankel, buckets_x);
+      } else {
+        // Long pieces: correlation by FFT along a contiguous last axis.
+        const auto xt = buckets_x.transpose(2, 3).contiguous();  // [H, P, C, p]
+        const auto spectrum = torch::fft::rfft(kernel, fft, -1).view({heads, 1, 1, -1}) *
+                              torch::conj(torch::fft::rfft(xt, fft, -1));
+        y = torch::fft::irfft(spectrum, fft, -1).narrow(-1, 0, p).transpose(2, 3);
+      }
+      y = y.reshape({heads, bucket.num_pieces * p, channels});
+      const auto sign = bucket.sign.to(x.device(), x.scalar_type()).unsqueeze(0);
+      out = out + graph::sparse_matmul(scatter, sign, y, n);
+    }
+    return detail::nodes_to_tokens(out, batch_size_, length_);
+  }
+
+  torch::Tensor dense(const torch::TensorOptions& options) const override {
+    auto distances = graph::forest_distances(structure_->forest);  // the O(N²) oracle path
+    distances = torch::where(torch::isinf(distances), torch::full_like(distances, -1), distances)
+                    .to(torch::kLong);
+    const auto f = values_.detach().to(torch::kDouble).cpu();
+    const int64_t far = f.size(1);
+    const auto f_extended = torch::cat({f, torch::zeros({f.size(0), 1}, torch::kDouble)}, 1);
+    const auto index = torch::where((distances < 0) | (distances >= far),
+                                    torch::full_like(distances, far), distances);
+    const auto m = f_extended.index_select(1, index.flatten())
+                       .view({f.size(0), distances.size(0), distances.size(1)});
+    return detail::diagonal_blocks(m, batch_size_, length_).to(options);
+  }
+
+ private:
+  std::shared_ptr<const TreeFunctionStructure> structure_;
+  torch::Tensor values_;
+  int64_t batch_size_, length_;
+};
+
+void check_forest_size(const graph::RootedForest& forest, int64_t batch_size, int64_t length) {
+  TOPO_CHECK_ARG(forest.num_nodes() == batch_size * length, "TreeFunctionMask", "forest",
+                 c10::str("a forest over batch_size·length = ", batch_size * length, " tokens"),
+                 c10::str(forest.num_nodes(), " nodes"));
+}
+
+}  // namespace
+
+TreeFunctionMaskImpl::TreeFunctionMaskImpl(const TreeFunctionMaskOptions& options_)
+    : options(options_) {
+  const char* fn = "TreeFunctionMask";
+  TOPO_CHECK_ARG(options.num_heads() >= 1, fn, "num_heads", ">= 1", options.num_heads());
+  TOPO_CHECK_ARG(options.max_distance() >= 0, fn, "max_distance", ">= 0", options.max_distance());
+  const auto initial = -0.5 * torch::arange(options.max_distance() + 1, torch::kFloat);
+  table = register_parameter(
+      "table", (options.semantics() == MaskSemantics::kLogitAdditive ? initial : initial.exp())
+                   .unsqueeze(0)
+                   .repeat({options.num_heads(), 1}));
 }
 
 torch::Tensor TreeFunctionMaskImpl::values() {
   return options.semantics() == MaskSemantics::kLogitAdditive ? table.exp() : table;
 }
 
-torch::Tensor TreeFunctionMaskImpl::apply(const torch::Tensor& x) {
-  ShapeChecker check("TreeFunctionMask::apply");
-  check.bind("B", batch_size, "the mask").bind("L", length, "the mask").bind("H", options.num_heads(), "the mask");
-  check(x, "x", {"B", "H", "L", "C"});
-  const int64_t heads = x.size(1), channels = x.size(3), n = batch_size * length;
-  const auto nodes = detail::tokens_to_nodes(x);
-  const auto f = values().to(x.scalar_type());  // [H, D + 1]
-  auto out = torch::zeros_like(nodes);
-  for (const auto& bucket : buckets) {
-    const int64_t p = bucket.piece_length, fft = 2 * p;
-    // Depth buckets X [H, pieces, p, C] and the scatter back are sparse products (one entry
-    // per (piece, member)), so no [H, members, C] intermediate is formed.
-    const auto gather = bucket.gather.to(x.device()), scatter = bucket.scatter.to(x.device());
-    const auto ones = torch::ones({1, gather.size(1)}, x.options());
-    const auto buckets_x = graph::sparse_matmul(gather, ones, nodes, bucket.num_pieces * p)
-                               .view({heads, bucket.num_pieces, p, channels});
-    // F[k] = f(k) for k < 2p (zero beyond the table): Y[t] = Σ_s F[s + t] X[s].
-    const int64_t available = std::min<int64_t>(fft, f.size(1));
-    const auto kernel = torch::constant_pad_nd(f.narrow(1, 0, available), {0, fft - available});
-    torch::Tensor y;
-    if (p <= kDirectHankelLength) {
-      // Short pieces: the p×p Hankel matrix times X is one batched GEMM.
-      const auto index = (torch::arange(p, torch::kLong).unsqueeze(1) + torch::arange(p, torch::kLong)).flatten();
-      const auto hankel = kernel.index_select(1, index.to(x.device())).view({heads, 1, p, p});
-      y = torch::matmul(hankel, buckets_x);
-    } else {
-      // Long pieces: correlation by FFT along a contiguous last axis.
-      const auto xt = buckets_x.transpose(2, 3).contiguous();  // [H, P, C, p]
-      const auto spectrum = torch::fft::rfft(kernel, fft, -1).view({heads, 1, 1, -1}) *
-                            torch::conj(torch::fft::rfft(xt, fft, -1));
-      y = torch::fft::irfft(spectrum, fft, -1).narrow(-1, 0, p).transpose(2, 3);
-    }
-    y = y.reshape({heads, bucket.num_pieces * p, channels});
-    const auto sign = bucket.sign.to(x.device(), x.scalar_type()).unsqueeze(0);
-    out = out + graph::sparse_matmul(scatter, sign, y, n);
-  }
-  return detail::nodes_to_tokens(out, batch_size, length);
+std::shared_ptr<const MaskOperator> TreeFunctionMaskImpl::build(const MaskContext& context) {
+  const auto& g = detail::context_graph(context, "TreeFunctionMask");
+  const auto& structure = context.cache->get<std::shared_ptr<const TreeFunctionStructure>>(
+      "tree_function/minimum_spanning_forest", [&] {
+        const auto edges = graph::minimum_spanning_tree(g).first;
+        const auto forest = graph::root_forest_on_tokens(
+            g, edges, torch::ones({edges.size(1)}, torch::kDouble), context.length);
+        return std::make_shared<const TreeFunctionStructure>(decompose_forest(forest));
+      });
+  return std::make_shared<TreeFunctionOperator>(structure, values(), context.batch_size,
+                                                context.length);
 }
 
-torch::Tensor TreeFunctionMaskImpl::dense(int64_t length_, const torch::TensorOptions& options_) {
-  TORCH_CHECK_VALUE(length_ == length, "TreeFunctionMask::dense: `length` must be ", length, ", got ", length_);
-  auto distances = graph::forest_distances(forest);  // the O(N²) oracle path
-  distances = torch::where(torch::isinf(distances), torch::full_like(distances, -1), distances).to(torch::kLong);
-  const auto f = values().detach().to(torch::kDouble);
-  const int64_t far = f.size(1);
-  const auto f_extended = torch::cat({f, torch::zeros({f.size(0), 1}, torch::kDouble)}, 1);
-  const auto index = torch::where((distances < 0) | (distances >= far), torch::full_like(distances, far), distances);
-  const auto m = f_extended.index_select(1, index.flatten()).view({f.size(0), distances.size(0), distances.size(1)});
-  return detail::diagonal_blocks(m, batch_size, length).to(options_);
+std::shared_ptr<const MaskOperator> tree_function_operator(const graph::RootedForest& forest,
+                                                           torch::Tensor values, int64_t batch_size,
+                                                           int64_t length) {
+  check_forest_size(forest, batch_size, length);
+  TOPO_CHECK_ARG(values.dim() == 2, "TreeFunctionMask", "values", "[H, D + 1]",
+                 shape_string(values));
+  return std::make_shared<TreeFunctionOperator>(
+      std::make_shared<const TreeFunctionStructure>(decompose_forest(forest)), std::move(values),
+      batch_size, length);
 }
 
 void TreeFunctionMaskImpl::pretty_print(std::ostream& stream) const {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// Tree masks M_ij = f_h(dist_T(i, j)) for an arbitrary learnable table f over integer tree
-/// distances, applied exactly in O(L log² L) by centroid decomposition and FFT (section
-/// 2.4(b) of reference/topological-masking.md): for every centroid c of the decomposition,
+/// distances, applied exactly in O(L log² L) by centroid decomposition and FFT (Choromanski
+/// et al., ICML 2022, general tree functions): for every centroid c of the decomposition,
 /// Y[t] = Σ_s f(s + t) X[s] over the depth buckets X of its component (one FFT
 /// correlation), minus the same over each child subtree (pairs that do not meet at c).
 #pragma once
@@ -26,32 +26,28 @@ struct TreeFunctionMaskOptions {
   TORCH_ARG(MaskSemantics, semantics) = MaskSemantics::kLogitAdditive;
 };
 
-/// The forest's edge weights must be positive integers (hop distances when unweighted).
-class TreeFunctionMaskImpl : public Mask {
+/// Parameter `table` [H, max_distance + 1]. Built over contexts with a graph: the forest is a
+/// minimum spanning forest of the graph with unit edge lengths (hop distances along it),
+/// computed once per context.
+class TreeFunctionMaskImpl : public MaskImpl {
  public:
-  TreeFunctionMaskImpl(const TreeFunctionMaskOptions& options_, const graph::RootedForest& forest,
-                       int64_t batch_size, int64_t length);
-  torch::Tensor apply(const torch::Tensor& x) override;
-  torch::Tensor dense(int64_t length, const torch::TensorOptions& options) override;
+  explicit TreeFunctionMaskImpl(const TreeFunctionMaskOptions& options_);
+  std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
   void pretty_print(std::ostream& stream) const override;
 
   /// f_h(d) for d = 0 … max_distance: [H, max_distance + 1].
   torch::Tensor values();
 
   TreeFunctionMaskOptions options;
-  int64_t batch_size, length;
   torch::Tensor table;  ///< parameter [H, max_distance + 1]
-
-  /// The decomposition, grouped by padded piece length (a power of two) for batched FFTs.
-  struct Bucket {
-    int64_t piece_length = 0, num_pieces = 0;
-    torch::Tensor gather;   ///< [2, M] (slot, token): slot = piece·piece_length + depth
-    torch::Tensor scatter;  ///< [2, M] (token, slot)
-    torch::Tensor sign;     ///< [M] +1 (component) or −1 (child subtree)
-  };
-  std::vector<Bucket> buckets;
-  graph::RootedForest forest;  ///< kept for dense()
 };
 TORCH_MODULE(TreeFunctionMask);
+
+/// The operator over an explicit forest on batch_size·length tokens whose edge weights are
+/// positive integers (hop distances when unweighted), with `values` [H, D + 1] = f_h(0 … D)
+/// (farther pairs get M = 0).
+std::shared_ptr<const MaskOperator> tree_function_operator(const graph::RootedForest& forest,
+                                                           torch::Tensor values, int64_t batch_size,
+                                                           int64_t length);
 
 }  // namespace topo::attention

@@ -146,6 +146,21 @@ std::vector<Column> property_columns(LineReader& reader, const std::string& spec
   return columns;
 }
 
+/// Lines that may follow a V2000 bond block: the properties block (`M  …`, atom aliases `A  `,
+/// values `V  `, groups `G  `, `S  SKP`), the end of the record and its data items.
+bool ends_bond_block(std::string_view line) {
+  for (const char* prefix : {"M  ", "A  ", "V  ", "G  ", "S  SKP", "$$$$", ">"}) {
+    if (line.rfind(prefix, 0) == 0) return true;
+  }
+  return trim(line).empty();
+}
+
+/// The first three fixed-width fields of a V2000 bond line `111222ttt`.
+bool bond_fields(std::string_view line, int64_t& i, int64_t& j, int64_t& order) {
+  return line.size() >= 9 && parse_int(trim(line.substr(0, 3)), i) &&
+         parse_int(trim(line.substr(3, 3)), j) && parse_int(trim(line.substr(6, 3)), order);
+}
+
 }  // namespace
 
 std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std::string& file) {
@@ -231,6 +246,7 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
     reader.require("the program/timestamp line (line 2 of the header)");
     reader.require("the comment line (line 3 of the header)");
     const auto counts = reader.require("the counts line");
+    const int64_t counts_line = reader.line_number();
     if (counts.find("V3000") != std::string_view::npos) reader.fail("a V2000 counts line", counts);
     if (counts.size() < 6) reader.fail("a V2000 counts line `aaabbb…`", counts);
     int64_t atoms = 0, bonds = 0;
@@ -245,19 +261,45 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
       for (size_t c = 0; c < 3; ++c) mol.positions.push_back(field_double(reader, fields, c, "a coordinate"));
       mol.atomic_numbers.push_back(element(reader, fields[3]));
     }
+    // The bond block must hold exactly the declared number of lines: a block cut short (the
+    // properties block, the record's end or the file's end comes early) or a bond line after
+    // the declared count are errors naming the counts line's number, not silent.
+    const auto bond_count_error = [&](int64_t at_line, const std::string& actual) {
+      throw ParseError(file, at_line,
+                       std::to_string(bonds) + " bond lines (declared by the counts line, line " +
+                           std::to_string(counts_line) + ")",
+                       actual);
+    };
     for (int64_t b = 0; b < bonds; ++b) {
-      const auto bond_line = reader.require("bond line " + std::to_string(b + 1) + " of " + std::to_string(bonds));
-      if (bond_line.size() < 9) reader.fail("a V2000 bond line `111222ttt`", bond_line);
+      std::string_view bond_line;
+      if (!reader.next(bond_line)) {
+        bond_count_error(reader.line_number() + 1,
+                         std::to_string(b) + " before the end of the file");
+      }
+      if (ends_bond_block(bond_line)) {
+        bond_count_error(reader.line_number(),
+                         std::to_string(b) + ": the bond block ends with " + quote(bond_line));
+      }
       int64_t i = 0, j = 0, order = 0;
-      if (!parse_int(trim(bond_line.substr(0, 3)), i) || !parse_int(trim(bond_line.substr(3, 3)), j) ||
-          !parse_int(trim(bond_line.substr(6, 3)), order) || i < 1 || j < 1 || i > atoms || j > atoms) {
+      if (!bond_fields(bond_line, i, j, order)) {
+        reader.fail("a V2000 bond line `111222ttt`", bond_line);
+      }
+      if (i < 1 || j < 1 || i > atoms || j > atoms) {
         reader.fail("atom numbers in [1, " + std::to_string(atoms) + "] and a bond type", bond_line);
       }
       mol.bonds.push_back({i - 1, j - 1, order});
     }
     // Properties block until "M  END", then data items until "$$$$".
     bool ended = false;
+    bool first_after_bonds = true;
     while (reader.next(line)) {
+      if (first_after_bonds) {
+        first_after_bonds = false;
+        int64_t i = 0, j = 0, order = 0;
+        if (!ends_bond_block(line) && bond_fields(line, i, j, order)) {
+          bond_count_error(reader.line_number(), "another bond line " + quote(line));
+        }
+      }
       if (line.rfind("M  END", 0) == 0) {
         ended = true;
         break;

@@ -49,7 +49,10 @@ ParsedMolecule parse_qm9_xyz(std::string_view text, const std::string& file);
 std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std::string& file);
 
 /// Every record of an SDF / MOL file (V2000 connection tables with 3-D coordinates), with the
-/// `> <name>` data items as text.
+/// `> <name>` data items as text. The atom and bond blocks must hold exactly the counts line's
+/// numbers of lines: a bond block cut short (the properties block, `$$$$` or the end of the
+/// file comes early) or one with an extra bond line is a ParseError naming the file, the line,
+/// the declared count (and the counts line) and the count found.
 std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& file);
 
 }  // namespace topo::datasets

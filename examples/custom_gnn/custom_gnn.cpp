@@ -23,11 +23,13 @@ using namespace topo;
 
 /// The user's own GCN convolution: x_i ← Σ_{j ∈ N(i) ∪ {i}} W x_j / √(d_i d_j).
 struct GcnConvImpl : torch::nn::Module {
-  GcnConvImpl(int64_t in, int64_t out) : linear(register_module("linear", torch::nn::Linear(in, out))) {}
+  GcnConvImpl(int64_t in, int64_t out)
+      : linear(register_module("linear", torch::nn::Linear(in, out))) {}
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index) {
     const auto loops = torch::arange(x.size(0));
     const auto rows = torch::cat({edge_index[1], loops}), cols = torch::cat({edge_index[0], loops});
-    const auto degree = torch::zeros({x.size(0)}, x.options()).index_add(0, rows, torch::ones({rows.size(0)}, x.options()));
+    const auto degree = torch::zeros({x.size(0)}, x.options())
+                            .index_add(0, rows, torch::ones({rows.size(0)}, x.options()));
     const auto norm = degree.rsqrt();
     const auto weight = (norm.index_select(0, rows) * norm.index_select(0, cols)).unsqueeze(1);
     const auto h = linear(x);
@@ -41,9 +43,10 @@ TORCH_MODULE(GcnConv);
 struct NodeClassifierImpl : torch::nn::Module {
   NodeClassifierImpl(int64_t in, int64_t hidden, int64_t classes, double dropout)
       : first(register_module("first", GcnConv(in, hidden))),
-        attention(register_module("attention", models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4)
-                                                                               .mask(models::GraphMaskKind::kAdjacency)
-                                                                               .dropout(0.3)))),
+        attention(register_module(
+            "attention", models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4)
+                                                         .masks({{"adjacency", {}}})
+                                                         .dropout(0.3)))),
         last(register_module("last", GcnConv(hidden, classes))),
         dropout(dropout) {}
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index) {
@@ -58,16 +61,21 @@ struct NodeClassifierImpl : torch::nn::Module {
 };
 TORCH_MODULE(NodeClassifier);
 
-/// The user's own GINE layer (GIN with edge features): x_i ← MLP((1 + ε) x_i + Σ_j ReLU(x_j + W e_ij)).
+/// The user's own GINE layer (GIN with edge features): x_i ← MLP((1 + ε) x_i + Σ_j ReLU(x_j + W
+/// e_ij)).
 struct GineConvImpl : torch::nn::Module {
   GineConvImpl(int64_t dim, int64_t edge_dim)
-      : mlp(register_module("mlp", torch::nn::Sequential(torch::nn::Linear(dim, dim), torch::nn::BatchNorm1d(dim), torch::nn::ReLU(),
-                                                          torch::nn::Linear(dim, dim), torch::nn::ReLU()))),
+      : mlp(register_module(
+            "mlp", torch::nn::Sequential(torch::nn::Linear(dim, dim), torch::nn::BatchNorm1d(dim),
+                                         torch::nn::ReLU(), torch::nn::Linear(dim, dim),
+                                         torch::nn::ReLU()))),
         edge(register_module("edge", torch::nn::Linear(edge_dim, dim))),
         epsilon(register_parameter("epsilon", torch::zeros({1}))) {}
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index, const torch::Tensor& edge_attr) {
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                        const torch::Tensor& edge_attr) {
     const auto message = torch::relu(x.index_select(0, edge_index[0]) + edge(edge_attr));
-    return mlp->forward((1 + epsilon) * x + torch::zeros_like(x).index_add(0, edge_index[1], message));
+    return mlp->forward((1 + epsilon) * x +
+                        torch::zeros_like(x).index_add(0, edge_index[1], message));
   }
   torch::nn::Sequential mlp;
   torch::nn::Linear edge;
@@ -82,8 +90,10 @@ struct GraphClassifierImpl : torch::nn::Module {
   GraphClassifierImpl(int64_t in, int64_t edge_dim, int64_t hidden, int64_t classes, double dropout)
       : input(register_module("input", torch::nn::Linear(in, hidden))),
         gine1(register_module("gine1", GineConv(hidden, edge_dim))),
-        attention(register_module("attention", models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4)
-                                                                               .mask(models::GraphMaskKind::kDiffusion)))),
+        attention(register_module(
+            "attention",
+            models::GraphAttentionLayer(
+                models::GraphAttentionLayerOptions(hidden, 4).masks({{"diffusion", {}}})))),
         gine2(register_module("gine2", GineConv(hidden, edge_dim))),
         output(register_module("output", torch::nn::Linear(4 * hidden, classes))),
         dropout(dropout) {}
@@ -93,7 +103,9 @@ struct GraphClassifierImpl : torch::nn::Module {
     layers.push_back(attention(layers.back(), b.data.edge_index, b.batch));
     layers.push_back(gine2(layers.back(), b.data.edge_index, b.data.edge_attr));
     std::vector<torch::Tensor> pooled;
-    for (const auto& h : layers) pooled.push_back(torch::zeros({b.num_graphs, h.size(1)}, h.options()).index_add(0, b.batch, h));
+    for (const auto& h : layers)
+      pooled.push_back(
+          torch::zeros({b.num_graphs, h.size(1)}, h.options()).index_add(0, b.batch, h));
     return output(torch::dropout(torch::cat(pooled, 1), dropout, is_training()));
   }
   torch::nn::Linear input;
@@ -105,7 +117,9 @@ struct GraphClassifierImpl : torch::nn::Module {
 };
 TORCH_MODULE(GraphClassifier);
 
-double accuracy(const torch::Tensor& logits, const torch::Tensor& y) { return (logits.argmax(1) == y).to(torch::kDouble).mean().item<double>(); }
+double accuracy(const torch::Tensor& logits, const torch::Tensor& y) {
+  return (logits.argmax(1) == y).to(torch::kDouble).mean().item<double>();
+}
 
 int cora(const std::string& content, const std::string& cites, int runs) {
   const auto data = datasets::read_citation_graph(content, cites);
@@ -118,7 +132,8 @@ int cora(const std::string& content, const std::string& cites, int runs) {
     const int64_t node = order[i].item<int64_t>(), c = g.y[node].item<int64_t>();
     (per_class[c] < 20 ? (++per_class[c], train) : rest).push_back(node);
   }
-  const auto train_idx = torch::tensor(train), val_idx = torch::tensor(rest).slice(0, 0, 500), test_idx = torch::tensor(rest).slice(0, 500, 1500);
+  const auto train_idx = torch::tensor(train), val_idx = torch::tensor(rest).slice(0, 0, 500),
+             test_idx = torch::tensor(rest).slice(0, 500, 1500);
   const auto x = g.x / g.x.sum(1, true).clamp_min(1);  // row-normalised bag of words
   // Citations are directed (citing → cited); message passing uses them both ways.
   const auto edges = graph::Graph(g.edge_index, {}, g.x.size(0)).edge_index();
@@ -126,29 +141,36 @@ int cora(const std::string& content, const std::string& cites, int runs) {
   for (int run = 0; run < runs; ++run) {
     torch::manual_seed(run);
     NodeClassifier model(g.x.size(1), 128, data.num_classes, 0.7);
-    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(5e-2));
+    torch::optim::AdamW optimizer(model->parameters(),
+                                  torch::optim::AdamWOptions(1e-2).weight_decay(5e-2));
     double best_val = 0, test_at_best = 0;
     for (int epoch = 0; epoch < 200; ++epoch) {
       model->train();
       optimizer.zero_grad();
       const auto logits = model->forward(x, edges);
-      torch::nn::functional::cross_entropy(logits.index_select(0, train_idx), g.y.index_select(0, train_idx)).backward();
+      torch::nn::functional::cross_entropy(logits.index_select(0, train_idx),
+                                           g.y.index_select(0, train_idx))
+          .backward();
       optimizer.step();
       model->eval();
       torch::NoGradGuard guard;
       const auto eval_logits = model->forward(x, edges);
-      const double val = accuracy(eval_logits.index_select(0, val_idx), g.y.index_select(0, val_idx));
+      const double val =
+          accuracy(eval_logits.index_select(0, val_idx), g.y.index_select(0, val_idx));
       if (val > best_val) {  // model selection on validation only
         best_val = val;
-        test_at_best = accuracy(eval_logits.index_select(0, test_idx), g.y.index_select(0, test_idx));
+        test_at_best =
+            accuracy(eval_logits.index_select(0, test_idx), g.y.index_select(0, test_idx));
       }
     }
-    std::fprintf(stderr, "seed %d: test accuracy %.4f at the best validation accuracy %.4f\n", run, test_at_best, best_val);
+    std::fprintf(stderr, "seed %d: test accuracy %.4f at the best validation accuracy %.4f\n", run,
+                 test_at_best, best_val);
     results.push_back(test_at_best);
   }
   const auto t = torch::tensor(results, torch::kDouble);
-  std::printf("Cora: test accuracy %.4f ± %.4f (mean ± std over %d seeds; 140/500/1000 seeded split)\n", t.mean().item<double>(),
-              runs > 1 ? t.std().item<double>() : 0.0, runs);
+  std::printf(
+      "Cora: test accuracy %.4f ± %.4f (mean ± std over %d seeds; 140/500/1000 seeded split)\n",
+      t.mean().item<double>(), runs > 1 ? t.std().item<double>() : 0.0, runs);
   return 0;
 }
 
@@ -157,19 +179,23 @@ int mutag(const std::string& folder) {
   double sum = 0;
   const auto folds = datasets::k_fold(static_cast<int64_t>(data.samples.size()), 10, 0);
   for (size_t f = 0; f < folds.size(); ++f) {
-    const auto train = datasets::select(data.samples, folds[f].first), test = datasets::select(data.samples, folds[f].second);
+    const auto train = datasets::select(data.samples, folds[f].first),
+               test = datasets::select(data.samples, folds[f].second);
     torch::manual_seed(f);
-    GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), 32, data.num_classes, 0.5);
+    GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), 32,
+                          data.num_classes, 0.5);
     const double lr = 1e-2;
     const int epochs = 100;
-    torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(lr).weight_decay(1e-2));
+    torch::optim::AdamW optimizer(model->parameters(),
+                                  torch::optim::AdamWOptions(lr).weight_decay(1e-2));
     datasets::DataLoaderOptions lo;
     lo.batch_size = 32;
     lo.seed = f;
     datasets::DataLoader loader(std::make_shared<const std::vector<datasets::Sample>>(train), lo);
     for (int epoch = 0; epoch < epochs; ++epoch) {
       for (auto& group : optimizer.param_groups()) {  // cosine decay
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr * 0.5 * (1 + std::cos(M_PI * epoch / epochs)));
+        static_cast<torch::optim::AdamWOptions&>(group.options())
+            .lr(lr * 0.5 * (1 + std::cos(M_PI * epoch / epochs)));
       }
       model->train();
       loader.start_epoch(epoch);
@@ -196,6 +222,7 @@ int main(int argc, char** argv) {
   const std::string task = argc > 1 ? argv[1] : "";
   if (task == "cora" && argc > 3) return cora(argv[2], argv[3], argc > 4 ? std::stoi(argv[4]) : 5);
   if (task == "mutag" && argc > 2) return mutag(argv[2]);
-  std::fprintf(stderr, "usage: custom_gnn cora <content> <cites> [runs] | custom_gnn mutag <folder>\n");
+  std::fprintf(stderr,
+               "usage: custom_gnn cora <content> <cites> [runs] | custom_gnn mutag <folder>\n");
   return 2;
 }

@@ -10,7 +10,7 @@
 #include "attention/linear_attention.h"
 #include "attention/masked_linear_attention.h"
 #include "attention/masks/block_toeplitz_mask.h"
-#include "attention/masks/toeplitz_mask.h"
+#include "attention/masks/registry.h"
 #include "common/threads.h"
 
 using namespace topo::attention;
@@ -22,10 +22,11 @@ int main() {
 
   // A multi-head Performer layer whose attention is modulated by a learnable 1-D RPE mask.
   const int64_t batch = 2, length = 300, embed = 64, heads = 4;
-  auto toeplitz = ToeplitzMask(ToeplitzMaskOptions(heads, /*max_length=*/1024));
-  LinearAttention layer(LinearAttentionOptions(embed, heads)
-                            .feature_map(FeatureMapOptions(1).num_features(64))
-                            .mask(toeplitz.ptr()));
+  // Masks come from the registry by name (`topoformer masks` lists them with their settings).
+  LinearAttention layer(
+      LinearAttentionOptions(embed, heads)
+          .feature_map(FeatureMapOptions(1).num_features(64))
+          .masks({make_mask("toeplitz", heads, {{"max_length", int64_t{1024}}})}));
   const auto x = torch::randn({batch, length, embed});
   const auto y = layer(x, x, x);
   std::cout << "Toeplitz-masked Performer layer: " << x.sizes() << " -> " << y.sizes() << "\n";
@@ -41,10 +42,16 @@ int main() {
   const auto q = torch::randn({1, heads, tokens, 16}), k = torch::randn({1, heads, tokens, 16});
   const auto v = torch::randn({1, heads, tokens, 16});
   const auto phi_q = phi(q, FeatureRole::kQuery), phi_k = phi(k, FeatureRole::kKey);
-  const auto fast = masked_linear_attention(phi_q, phi_k, v, *grid);
-  const auto weights = grid->dense(tokens, torch::kFloat32) * torch::matmul(phi_q, phi_k.transpose(-1, -2));
+  // A mask module builds one operator per batch from what the batch is (here: its length).
+  MaskContext context;
+  context.batch_size = 1;
+  context.length = tokens;
+  const auto op = grid->build(context);
+  const auto fast = masked_linear_attention(phi_q, phi_k, v, *op);
+  const auto weights = op->dense(torch::kFloat32) * torch::matmul(phi_q, phi_k.transpose(-1, -2));
   const auto dense = torch::matmul(weights, v) / weights.sum(-1, true);
-  std::cout << "Block-Toeplitz grid attention over " << tokens << " tokens: max |fast - dense| = "
-            << (fast - dense).abs().max().item<double>() << "\n";
+  std::cout << "Block-Toeplitz grid attention over " << tokens
+            << " tokens: max |fast - dense| = " << (fast - dense).abs().max().item<double>()
+            << "\n";
   return (fast - dense).abs().max().item<double>() < 1e-4 ? 0 : 1;
 }

@@ -72,36 +72,43 @@ TEST_P(CombinerVariants, PaddingDoesNotChangeRealOutputs) {
   auto pad = torch::zeros({1, 16}, torch::kBool);
   pad[0].slice(0, 11).fill_(true);
   const auto padded = combiner_attention(q, k, v, options().key_padding_mask(pad)).slice(2, 0, 11);
-  const auto alone = combiner_attention(q.slice(2, 0, 11), k.slice(2, 0, 11), v.slice(2, 0, 11), options());
+  const auto alone =
+      combiner_attention(q.slice(2, 0, 11), k.slice(2, 0, 11), v.slice(2, 0, 11), options());
   EXPECT_TENSOR_CLOSE(padded, alone, {1e-5, 1e-6});
 }
 
 TEST_P(CombinerVariants, GradientsMatchFiniteDifferences) {
   torch::manual_seed(2);
-  const auto make = [](int64_t d) { return torch::randn({1, 2, 7, d}, torch::kDouble).requires_grad_(); };
+  const auto make = [](int64_t d) {
+    return torch::randn({1, 2, 7, d}, torch::kDouble).requires_grad_();
+  };
   EXPECT_GRADCHECK(
-      [&](const std::vector<torch::Tensor>& x) { return combiner_attention(x[0], x[1], x[2], options()); },
+      [&](const std::vector<torch::Tensor>& x) {
+        return combiner_attention(x[0], x[1], x[2], options());
+      },
       {make(3), make(3), make(2)});
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    All, CombinerVariants,
-    ::testing::Values(Case{CombinerVariant::kFixed, false}, Case{CombinerVariant::kFixed, true},
-                      Case{CombinerVariant::kLogsparse, false}, Case{CombinerVariant::kLogsparse, true},
-                      Case{CombinerVariant::kAxialVertical, false},
-                      Case{CombinerVariant::kAxialVertical, true},
-                      Case{CombinerVariant::kAxialHorizontal, false},
-                      Case{CombinerVariant::kAxialHorizontal, true},
-                      Case{CombinerVariant::kAxialMixture, false},
-                      Case{CombinerVariant::kAxialMixture, true}),
-    name);
+INSTANTIATE_TEST_SUITE_P(All, CombinerVariants,
+                         ::testing::Values(Case{CombinerVariant::kFixed, false},
+                                           Case{CombinerVariant::kFixed, true},
+                                           Case{CombinerVariant::kLogsparse, false},
+                                           Case{CombinerVariant::kLogsparse, true},
+                                           Case{CombinerVariant::kAxialVertical, false},
+                                           Case{CombinerVariant::kAxialVertical, true},
+                                           Case{CombinerVariant::kAxialHorizontal, false},
+                                           Case{CombinerVariant::kAxialHorizontal, true},
+                                           Case{CombinerVariant::kAxialMixture, false},
+                                           Case{CombinerVariant::kAxialMixture, true}),
+                         name);
 
 TEST(Combiner, CausalOutputsIgnoreTheFuture) {
   torch::manual_seed(3);
-  for (const auto variant : {CombinerVariant::kFixed, CombinerVariant::kLogsparse,
-                             CombinerVariant::kAxialMixture}) {
+  for (const auto variant :
+       {CombinerVariant::kFixed, CombinerVariant::kLogsparse, CombinerVariant::kAxialMixture}) {
     const auto opts = CombinerFuncOptions().variant(variant).causal(true);
-    auto q = torch::randn({1, 1, 20, 4}), k = torch::randn({1, 1, 20, 4}), v = torch::randn({1, 1, 20, 4});
+    auto q = torch::randn({1, 1, 20, 4}), k = torch::randn({1, 1, 20, 4}),
+         v = torch::randn({1, 1, 20, 4});
     const auto before = combiner_attention(q, k, v, opts);
     q.slice(2, 12).normal_();
     k.slice(2, 12).normal_();
@@ -113,7 +120,8 @@ TEST(Combiner, CausalOutputsIgnoreTheFuture) {
 
 TEST(Combiner, TwoDimensionalGridsAndExplicitBlocks) {
   torch::manual_seed(4);
-  const auto q = torch::randn({1, 2, 15, 4}, torch::kDouble), k = torch::randn({1, 2, 15, 4}, torch::kDouble);
+  const auto q = torch::randn({1, 2, 15, 4}, torch::kDouble),
+             k = torch::randn({1, 2, 15, 4}, torch::kDouble);
   const auto v = torch::randn({1, 2, 15, 3}, torch::kDouble);
   for (const auto variant : {CombinerVariant::kAxialVertical, CombinerVariant::kAxialMixture}) {
     const auto opts = CombinerFuncOptions().variant(variant).grid_shape({3, 5});  // a 3×5 image
@@ -129,7 +137,8 @@ TEST(Combiner, TwoDimensionalGridsAndExplicitBlocks) {
 
 TEST(Combiner, ModuleRunsForwardAndBackward) {
   torch::manual_seed(5);
-  CombinerAttention attention(CombinerAttentionOptions(16, 4).variant(CombinerVariant::kLogsparse).causal(true));
+  CombinerAttention attention(
+      CombinerAttentionOptions(16, 4).variant(CombinerVariant::kLogsparse).causal(true));
   const auto x = torch::randn({2, 9, 16});
   const auto out = attention(x, torch::zeros({2, 9}, torch::kBool));
   EXPECT_EQ(out.sizes(), x.sizes());
@@ -139,12 +148,16 @@ TEST(Combiner, ModuleRunsForwardAndBackward) {
 
 TEST(Combiner, BadInputGivesClearErrors) {
   const auto q = torch::randn({1, 2, 10, 4});
-  EXPECT_THROW_WITH(combiner_attention(q, torch::randn({1, 2, 9, 4}), q), "`k` has shape [1, 2, 9, 4]");
+  EXPECT_THROW_WITH(combiner_attention(q, torch::randn({1, 2, 9, 4}), q),
+                    "`k` has shape [1, 2, 9, 4]");
   EXPECT_THROW_WITH(
-      combiner_attention(q, q, q, CombinerFuncOptions().variant(CombinerVariant::kAxialVertical).grid_shape({2, 4})),
+      combiner_attention(
+          q, q, q,
+          CombinerFuncOptions().variant(CombinerVariant::kAxialVertical).grid_shape({2, 4})),
       "rows·cols >= T = 10");
-  EXPECT_THROW_WITH(combiner_attention(q, q, q, CombinerFuncOptions().key_padding_mask(torch::zeros({1, 10}))),
-                    "`key_padding_mask` must be Bool");
+  EXPECT_THROW_WITH(
+      combiner_attention(q, q, q, CombinerFuncOptions().key_padding_mask(torch::zeros({1, 10}))),
+      "`key_padding_mask` must be Bool");
   EXPECT_THROW_WITH(CombinerAttention(CombinerAttentionOptions(10, 4)), "a multiple of num_heads");
 }
 

@@ -26,8 +26,10 @@ double favor_mse(FeatureMapKind kind, int64_t m, bool orthogonal, int draws) {
   const auto exact = test::dense_softmax_attention(q, k, v);
   double total = 0;
   for (int draw = 0; draw < draws; ++draw) {
-    const auto w = random_projection(RandomProjectionOptions(m, d).orthogonal(orthogonal)
-                                         .seed(1000 + draw).dtype(torch::kFloat64))
+    const auto w = random_projection(RandomProjectionOptions(m, d)
+                                         .orthogonal(orthogonal)
+                                         .seed(1000 + draw)
+                                         .dtype(torch::kFloat64))
                        .unsqueeze(0);
     const auto out = linear_attention(feature_map(q, kind, w, FeatureRole::kQuery),
                                       feature_map(k, kind, w, FeatureRole::kKey), v);
@@ -53,7 +55,8 @@ TEST(FavorFeatures, OrthogonalBeatIidAtEqualM) {
   for (auto [m, ratio] : {std::pair<int64_t, double>{16, 0.8}, {64, 0.92}}) {
     const double iid = favor_mse(FeatureMapKind::kSoftmaxPositive, m, false, 100);
     const double orthogonal = favor_mse(FeatureMapKind::kSoftmaxPositive, m, true, 100);
-    EXPECT_LT(orthogonal, ratio * iid) << "m=" << m << " orthogonal " << orthogonal << " iid " << iid;
+    EXPECT_LT(orthogonal, ratio * iid)
+        << "m=" << m << " orthogonal " << orthogonal << " iid " << iid;
   }
 }
 
@@ -74,8 +77,10 @@ TEST(FavorFeatures, KernelIsUnbiased) {
   const auto y = torch::randn({1, 1, 6, d}, opts) * 0.5;
   auto sum = torch::zeros({6, 6}, opts), sum_sq = torch::zeros({6, 6}, opts);
   for (int draw = 0; draw < draws; ++draw) {
-    const auto w = random_projection(RandomProjectionOptions(m, d).orthogonal(false)
-                                         .seed(draw).dtype(torch::kFloat64)).unsqueeze(0);
+    const auto w =
+        random_projection(
+            RandomProjectionOptions(m, d).orthogonal(false).seed(draw).dtype(torch::kFloat64))
+            .unsqueeze(0);
     const double c = w.pow(2).sum(-1).max().item<double>() / 2;
     const auto phi_x = feature_map(x, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kCausalKey);
     const auto phi_y = feature_map(y, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kCausalKey);
@@ -99,26 +104,29 @@ TEST(FavorFeatures, QueryStabiliserCancels) {
   const auto q = torch::randn({2, 1, 5, 8}, opts) * 3;  // large norms: stabiliser matters
   const auto k = torch::randn({2, 1, 7, 8}, opts);
   const auto v = torch::randn({2, 1, 7, 3}, opts);
-  const auto w = random_projection(RandomProjectionOptions(16, 8).dtype(torch::kFloat64)).unsqueeze(0);
+  const auto w =
+      random_projection(RandomProjectionOptions(16, 8).dtype(torch::kFloat64)).unsqueeze(0);
   const auto raw = [&](const torch::Tensor& x) {
     const auto xs = x * std::pow(8.0, -0.25);
     return (xs.matmul(w.transpose(-1, -2)) - xs.pow(2).sum(-1, true) / 2).exp() / 4.0;
   };
   const auto expected = test::dense_masked_kernel_attention(raw(q), raw(k), v);
-  const auto out = linear_attention(
-      feature_map(q, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery),
-      feature_map(k, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey), v);
+  const auto out =
+      linear_attention(feature_map(q, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery),
+                       feature_map(k, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey), v);
   EXPECT_TENSOR_CLOSE(out, expected, {1e-9, 1e-12});
-  EXPECT_LE(feature_map(q, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery).max().item<double>(),
-            0.25 + 1e-12);  // exp(0)/√16
+  EXPECT_LE(
+      feature_map(q, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery).max().item<double>(),
+      0.25 + 1e-12);  // exp(0)/√16
 }
 
 TEST(FavorFeatures, DeterministicMaps) {
   const auto x = torch::tensor({-1.0, 0.0, 2.0}, torch::kFloat64).view({1, 1, 1, 3});
   EXPECT_TENSOR_CLOSE(feature_map(x, FeatureMapKind::kRelu, {}, FeatureRole::kQuery, {}, 0.0),
                       torch::tensor({0.0, 0.0, 2.0}, torch::kFloat64).view({1, 1, 1, 3}));
-  EXPECT_TENSOR_CLOSE(feature_map(x, FeatureMapKind::kEluPlusOne, {}, FeatureRole::kQuery),
-                      torch::tensor({std::exp(-1.0), 1.0, 3.0}, torch::kFloat64).view({1, 1, 1, 3}));
+  EXPECT_TENSOR_CLOSE(
+      feature_map(x, FeatureMapKind::kEluPlusOne, {}, FeatureRole::kQuery),
+      torch::tensor({std::exp(-1.0), 1.0, 3.0}, torch::kFloat64).view({1, 1, 1, 3}));
   const auto w = torch::eye(3, torch::kFloat64).unsqueeze(0);
   EXPECT_TENSOR_CLOSE(
       feature_map(x, FeatureMapKind::kReluRandom, w, FeatureRole::kQuery, {}, 0.0, false),

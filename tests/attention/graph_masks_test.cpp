@@ -5,8 +5,10 @@
 #include <torch/torch.h>
 
 #include "attention/masked_linear_attention.h"
-#include "attention/masks/graph_kernel_mask.h"
+#include "attention/masks/diffusion_mask.h"
 #include "attention/masks/graph_random_feature_mask.h"
+#include "attention/masks/random_walk_kernel_mask.h"
+#include "attention/masks/spanning_tree_mask.h"
 #include "attention/masks/tree_exp_mask.h"
 #include "attention/masks/tree_function_mask.h"
 #include "graph/algorithms.h"
@@ -20,15 +22,18 @@ namespace topo::attention {
 namespace {
 
 /// Random tree on n nodes (node i attaches to a random earlier node), edges one way.
-std::pair<torch::Tensor, torch::Tensor> random_tree(int64_t n, int64_t offset, bool integer_weights) {
+std::pair<torch::Tensor, torch::Tensor> random_tree(int64_t n, int64_t offset,
+                                                    bool integer_weights) {
   std::vector<int64_t> rows, cols;
   for (int64_t i = 1; i < n; ++i) {
     rows.push_back(offset + torch::randint(0, i, {1}, torch::kLong).item<int64_t>());
     cols.push_back(offset + i);
   }
-  const auto edges = n > 1 ? torch::stack({torch::tensor(rows), torch::tensor(cols)}) : torch::zeros({2, 0}, torch::kLong);
-  const auto weights = integer_weights ? torch::randint(1, 4, {n - 1}, torch::kLong).to(torch::kDouble)
-                                       : torch::rand({n - 1}, torch::kDouble) + 0.2;
+  const auto edges = n > 1 ? torch::stack({torch::tensor(rows), torch::tensor(cols)})
+                           : torch::zeros({2, 0}, torch::kLong);
+  const auto weights = integer_weights
+                           ? torch::randint(1, 4, {n - 1}, torch::kLong).to(torch::kDouble)
+                           : torch::rand({n - 1}, torch::kDouble) + 0.2;
   return {edges, weights};
 }
 
@@ -46,46 +51,59 @@ TreeBatch tree_batch(bool integer_weights, uint64_t seed) {
   TreeBatch t;
   t.edges = torch::cat({e1, e2}, 1);
   t.weights = torch::cat({w1, w2});
-  t.graph = graph::Graph(t.edges, t.weights, 20, torch::cat({torch::zeros({13}, torch::kLong), torch::ones({7}, torch::kLong)}));
+  t.graph =
+      graph::Graph(t.edges, t.weights, 20,
+                   torch::cat({torch::zeros({13}, torch::kLong), torch::ones({7}, torch::kLong)}));
   return t;
 }
 
+/// The context of a batch of graphs padded to `length` tokens.
+MaskContext graph_context(const graph::Graph& g, int64_t length) {
+  MaskContext context;
+  context.batch_size = g.num_graphs();
+  context.length = length;
+  context.graph = std::make_shared<graph::Graph>(g);
+  context.options = torch::kDouble;
+  return context;
+}
+
 /// Checks apply() against dense() and masked attention against the dense reference.
-void expect_mask_matches_dense(Mask& mask, int64_t batch, int64_t heads, int64_t length, double tol = 1e-10) {
+void expect_mask_matches_dense(const MaskOperator& mask, int64_t batch, int64_t heads,
+                               int64_t length, double tol = 1e-10) {
   const auto x = torch::randn({batch, heads, length, 5}, torch::kDouble);
-  const auto dense = mask.dense(length, torch::kDouble);
+  const auto dense = mask.dense(torch::kDouble);
   EXPECT_TENSOR_CLOSE(mask.apply(x), torch::matmul(dense, x), {tol, tol});
   const auto phi_q = torch::rand({batch, heads, length, 4}, torch::kDouble) + 0.1;
   const auto phi_k = torch::rand({batch, heads, length, 4}, torch::kDouble) + 0.1;
   const auto v = torch::randn({batch, heads, length, 3}, torch::kDouble);
   EXPECT_TENSOR_CLOSE(masked_linear_attention(phi_q, phi_k, v, mask),
-                      topo::test::dense_masked_kernel_attention(phi_q, phi_k, v, dense), {tol, tol});
+                      topo::test::dense_masked_kernel_attention(phi_q, phi_k, v, dense),
+                      {tol, tol});
 }
 
 TEST(TreeExpMask, MatchesDenseOnAWeightedForestBatch) {
   const auto t = tree_batch(false, 0);
-  TreeExpMask mask(TreeExpMaskOptions(2).lambda(-0.7), graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length),
-                   2, t.length);
-  mask->to(torch::kDouble);
-  {
-    torch::NoGradGuard guard;
-    mask->lambda.copy_(torch::tensor({-0.7, 0.3}));
-  }
-  expect_mask_matches_dense(*mask, 2, 2, t.length);
+  const auto lambda = torch::tensor({-0.7, 0.3}, torch::kDouble);
+  const TreeExpOperator mask({graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length)},
+                             lambda, 2, t.length);
+  expect_mask_matches_dense(mask, 2, 2, t.length);
   // Dense oracle from tree distances directly.
   const auto forest = graph::root_forest(20, t.edges, t.weights);
   const auto d = graph::forest_distances(forest);
-  EXPECT_NEAR(mask->dense(15, torch::kDouble)[1][0][2][5].item<double>(), std::exp(mask->lambda[0].item<double>() * d[15][18].item<double>()), 1e-12);
+  EXPECT_NEAR(mask.dense(torch::kDouble)[1][0][2][5].item<double>(),
+              std::exp(-0.7 * d[15][18].item<double>()), 1e-12);
 }
 
 TEST(TreeExpMask, GradientsInInputAndLambda) {
   const auto t = tree_batch(false, 1);
-  TreeExpMask mask(TreeExpMaskOptions(2), graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length), 2, t.length);
-  mask->to(torch::kDouble);
+  const auto forest = graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length);
   const auto x = torch::randn({2, 2, t.length, 3}, torch::kDouble);
-  const auto weights = torch::randn({2, 2, t.length, 3}, torch::kDouble);
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return mask->apply(in[0]); }, {x.clone().requires_grad_()});
-  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * weights).sum(); });
+  const auto lambda = torch::tensor({-1.0, -0.4}, torch::kDouble);
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) {
+        return TreeExpOperator({forest}, in[1], 2, t.length).apply(in[0]);
+      },
+      {x.clone().requires_grad_(), lambda.clone().requires_grad_()});
 }
 
 TEST(SpanningTreeMask, AveragesTreeMasksOverSpanningTreesOfAGraphBatch) {
@@ -94,18 +112,32 @@ TEST(SpanningTreeMask, AveragesTreeMasksOverSpanningTreesOfAGraphBatch) {
   std::vector<int64_t> rows, cols;
   for (int64_t r = 0; r < 4; ++r) {
     for (int64_t c = 0; c < 4; ++c) {
-      if (c < 3) { rows.push_back(4 * r + c); cols.push_back(4 * r + c + 1); }
-      if (r < 3) { rows.push_back(4 * r + c); cols.push_back(4 * r + c + 4); }
+      if (c < 3) {
+        rows.push_back(4 * r + c);
+        cols.push_back(4 * r + c + 1);
+      }
+      if (r < 3) {
+        rows.push_back(4 * r + c);
+        cols.push_back(4 * r + c + 4);
+      }
     }
   }
-  for (int64_t i = 0; i < 5; ++i) { rows.push_back(16 + i); cols.push_back(16 + (i + 1) % 5); }
-  const graph::Graph g(torch::stack({torch::tensor(rows), torch::tensor(cols)}), {}, 21,
-                       torch::cat({torch::zeros({16}, torch::kLong), torch::ones({5}, torch::kLong)}));
+  for (int64_t i = 0; i < 5; ++i) {
+    rows.push_back(16 + i);
+    cols.push_back(16 + (i + 1) % 5);
+  }
+  const graph::Graph g(
+      torch::stack({torch::tensor(rows), torch::tensor(cols)}), {}, 21,
+      torch::cat({torch::zeros({16}, torch::kLong), torch::ones({5}, torch::kLong)}));
   for (const auto kind : {SpanningTreeKind::kRandom, SpanningTreeKind::kMinimum}) {
-    SpanningTreeMask mask(SpanningTreeMaskOptions(2).kind(kind).num_trees(3), g, 16);
+    SpanningTreeMask mask(SpanningTreeMaskOptions(2).kind(kind).num_trees(3));
     mask->to(torch::kDouble);
-    EXPECT_EQ(mask->forests.size(), kind == SpanningTreeKind::kRandom ? 3u : 1u);
-    expect_mask_matches_dense(*mask, 2, 2, 16);
+    const auto context = graph_context(g, 16);
+    const auto op = mask->build(context);
+    expect_mask_matches_dense(*op, 2, 2, 16);
+    EXPECT_EQ(context.cache->size(), 1u);
+    mask->build(context);
+    EXPECT_EQ(context.cache->size(), 1u);  // the trees are drawn once per context
   }
 }
 
@@ -115,13 +147,10 @@ TEST(TreeFunctionMask, CentroidFftMatchesDenseForArbitraryTables) {
     if (!integer_weights) t.weights = torch::ones_like(t.weights);
     const auto forest = graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length);
     for (const auto semantics : {MaskSemantics::kLogitAdditive, MaskSemantics::kMultiplicative}) {
-      TreeFunctionMask mask(TreeFunctionMaskOptions(2, 12).semantics(semantics), forest, 2, t.length);
-      mask->to(torch::kDouble);
-      {
-        torch::NoGradGuard guard;
-        mask->table.copy_(torch::rand({2, 13}, torch::kDouble) + 0.1);  // arbitrary, not monotone
-      }
-      expect_mask_matches_dense(*mask, 2, 2, t.length);
+      (void)semantics;
+      const auto table = torch::rand({2, 13}, torch::kDouble) + 0.1;  // arbitrary, not monotone
+      expect_mask_matches_dense(*tree_function_operator(forest, table, 2, t.length), 2, 2,
+                                t.length);
     }
   }
 }
@@ -130,33 +159,36 @@ TEST(TreeFunctionMask, LargeRandomTreesAndGradients) {
   torch::manual_seed(4);
   const auto [edges, weights] = random_tree(300, 0, false);
   const graph::Graph g(edges, torch::ones({299}, torch::kDouble), 300);
-  TreeFunctionMask mask(TreeFunctionMaskOptions(1, 400), graph::root_forest_on_tokens(g, edges, torch::ones({299}, torch::kDouble), 300), 1, 300);
-  mask->to(torch::kDouble);
+  const auto mask = tree_function_operator(
+      graph::root_forest_on_tokens(g, edges, torch::ones({299}, torch::kDouble), 300),
+      torch::rand({1, 401}, torch::kDouble), 1, 300);
   const auto x = torch::randn({1, 1, 300, 2}, torch::kDouble);
-  EXPECT_TENSOR_CLOSE(mask->apply(x), torch::matmul(mask->dense(300, torch::kDouble), x), {1e-9, 1e-10});
+  EXPECT_TENSOR_CLOSE(mask->apply(x), torch::matmul(mask->dense(torch::kDouble), x), {1e-9, 1e-10});
   // A long path: centroid pieces deeper than the direct-Hankel limit take the FFT route.
   const auto path = torch::stack({torch::arange(0, 199), torch::arange(1, 200)});
   const auto steps = torch::randint(1, 3, {199}, torch::kLong).to(torch::kDouble);
   const graph::Graph line(path, steps, 200);
-  TreeFunctionMask long_mask(TreeFunctionMaskOptions(2, 500), graph::root_forest_on_tokens(line, path, steps, 200), 1, 200);
-  long_mask->to(torch::kDouble);
-  {
-    torch::NoGradGuard guard;
-    long_mask->table.copy_(torch::rand({2, 501}, torch::kDouble));
-  }
-  EXPECT_GT(long_mask->buckets.back().piece_length, 32);
+  // (pieces deeper than 32 levels exist on a 200-node path with steps of 1–2)
+  const auto long_mask =
+      tree_function_operator(graph::root_forest_on_tokens(line, path, steps, 200),
+                             torch::rand({2, 501}, torch::kDouble), 1, 200);
   const auto xp = torch::randn({1, 2, 200, 3}, torch::kDouble);
-  EXPECT_TENSOR_CLOSE(long_mask->apply(xp), torch::matmul(long_mask->dense(200, torch::kDouble), xp), {1e-9, 1e-10});
+  EXPECT_TENSOR_CLOSE(long_mask->apply(xp), torch::matmul(long_mask->dense(torch::kDouble), xp),
+                      {1e-9, 1e-10});
   const auto t = tree_batch(false, 5);
-  TreeFunctionMask small(TreeFunctionMaskOptions(2, 10), graph::root_forest_on_tokens(t.graph, t.edges, torch::ones_like(t.weights), t.length), 2, t.length);
-  small->to(torch::kDouble);
+  const auto small_forest =
+      graph::root_forest_on_tokens(t.graph, t.edges, torch::ones_like(t.weights), t.length);
   const auto xs = torch::randn({2, 2, t.length, 2}, torch::kDouble);
-  const auto w = torch::randn({2, 2, t.length, 2}, torch::kDouble);
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return small->apply(in[0]); }, {xs.clone().requires_grad_()});
-  EXPECT_PARAMETER_GRADCHECK(small->parameters(), [&] { return (small->apply(xs) * w).sum(); });
-  EXPECT_THROW_WITH(TreeFunctionMask(TreeFunctionMaskOptions(2, 10),
-                                     graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length), 2, t.length),
-                    "positive integer edge weights");
+  const auto table = torch::rand({2, 11}, torch::kDouble);
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) {
+        return tree_function_operator(small_forest, in[1], 2, t.length)->apply(in[0]);
+      },
+      {xs.clone().requires_grad_(), table.clone().requires_grad_()});
+  EXPECT_THROW_WITH(
+      tree_function_operator(graph::root_forest_on_tokens(t.graph, t.edges, t.weights, t.length),
+                             table, 2, t.length),
+      "positive integer edge weights");
 }
 
 graph::Graph two_graphs() {
@@ -165,51 +197,70 @@ graph::Graph two_graphs() {
   std::vector<int64_t> rows, cols;
   for (int64_t i = 0; i < 9; ++i) {
     for (int64_t j = i + 1; j < 9; ++j) {
-      if (j == i + 1 || torch::rand({1}).item<double>() < 0.3) { rows.push_back(i); cols.push_back(j); }
+      if (j == i + 1 || torch::rand({1}).item<double>() < 0.3) {
+        rows.push_back(i);
+        cols.push_back(j);
+      }
     }
   }
-  for (int64_t i = 9; i < 13; ++i) { rows.push_back(i); cols.push_back(i + 1); }
+  for (int64_t i = 9; i < 13; ++i) {
+    rows.push_back(i);
+    cols.push_back(i + 1);
+  }
   const auto edges = torch::stack({torch::tensor(rows), torch::tensor(cols)});
-  return graph::Graph(edges, torch::rand({edges.size(1)}, torch::kDouble) + 0.5, 14,
-                      torch::cat({torch::zeros({9}, torch::kLong), torch::ones({5}, torch::kLong)}));
+  return graph::Graph(
+      edges, torch::rand({edges.size(1)}, torch::kDouble) + 0.5, 14,
+      torch::cat({torch::zeros({9}, torch::kLong), torch::ones({5}, torch::kLong)}));
 }
 
 TEST(DiffusionMask, MatchesMatrixExponentialAndLearnsTime) {
   const auto g = two_graphs();
-  for (const auto normalization : {graph::Normalization::kSymmetric, graph::Normalization::kRandomWalk}) {
-    DiffusionMask mask(DiffusionMaskOptions(2).time(1.3).normalization(normalization).tolerance(1e-13), g, 10);
+  for (const auto normalization :
+       {graph::Normalization::kSymmetric, graph::Normalization::kRandomWalk}) {
+    DiffusionMask mask(
+        DiffusionMaskOptions(2).time(1.3).normalization(normalization).tolerance(1e-13));
     mask->to(torch::kDouble);
-    expect_mask_matches_dense(*mask, 2, 2, 10, 1e-9);
-    const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble), w = torch::randn({2, 2, 10, 3}, torch::kDouble);
-    EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
+    const auto context = graph_context(g, 10);
+    expect_mask_matches_dense(*mask->build(context), 2, 2, 10, 1e-9);
+    const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble),
+               w = torch::randn({2, 2, 10, 3}, torch::kDouble);
+    EXPECT_PARAMETER_GRADCHECK(mask->parameters(),
+                               [&] { return (mask->build(context)->apply(x) * w).sum(); });
   }
 }
 
 TEST(RandomWalkKernelMask, MatchesDensePolynomial) {
   const auto g = two_graphs();
-  RandomWalkKernelMask mask(RandomWalkKernelMaskOptions(3, 4), g, 10);
+  RandomWalkKernelMask mask(RandomWalkKernelMaskOptions(3, 4));
   mask->to(torch::kDouble);
-  expect_mask_matches_dense(*mask, 2, 3, 10);
-  const auto x = torch::randn({2, 3, 10, 3}, torch::kDouble), w = torch::randn({2, 3, 10, 3}, torch::kDouble);
-  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
+  const auto context = graph_context(g, 10);
+  expect_mask_matches_dense(*mask->build(context), 2, 3, 10);
+  const auto x = torch::randn({2, 3, 10, 3}, torch::kDouble),
+             w = torch::randn({2, 3, 10, 3}, torch::kDouble);
+  EXPECT_PARAMETER_GRADCHECK(mask->parameters(),
+                             [&] { return (mask->build(context)->apply(x) * w).sum(); });
 }
 
 TEST(GraphRandomFeatureMask, BucketAlgorithmIsExactForItsFeaturesAndUnbiased) {
   const auto g = two_graphs();
   torch::manual_seed(7);
-  GraphRandomFeatureMask mask(GraphRandomFeatureMaskOptions(2).max_length(4).walks_per_node(8).halt_probability(0.3), g, 10);
+  GraphRandomFeatureMask mask(
+      GraphRandomFeatureMaskOptions(2).max_length(4).walks_per_node(8).halt_probability(0.3));
   mask->to(torch::kDouble);
-  expect_mask_matches_dense(*mask, 2, 2, 10);
-  const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble), w = torch::randn({2, 2, 10, 3}, torch::kDouble);
-  EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] { return (mask->apply(x) * w).sum(); });
-  // The mask is non-negative, and its average over resamples approaches the expected kernel.
-  EXPECT_GE(mask->dense(10, torch::kDouble).min().item<double>(), 0.0);
-  const auto target = mask->expected_dense(torch::kDouble);
+  const auto context = graph_context(g, 10);
+  expect_mask_matches_dense(*mask->build(context), 2, 2, 10);
+  const auto x = torch::randn({2, 2, 10, 3}, torch::kDouble),
+             w = torch::randn({2, 2, 10, 3}, torch::kDouble);
+  EXPECT_PARAMETER_GRADCHECK(mask->parameters(),
+                             [&] { return (mask->build(context)->apply(x) * w).sum(); });
+  // The mask is non-negative, and its average over new walks (a new context each draw, as a new
+  // batch has) approaches the expected kernel.
+  EXPECT_GE(mask->build(context)->dense(torch::kDouble).min().item<double>(), 0.0);
+  const auto target = mask->expected_dense(context, torch::kDouble);
   auto sum = torch::zeros_like(target);
   double at_16 = 0;
   for (int draw = 1; draw <= 256; ++draw) {
-    mask->resample();
-    sum += mask->dense(10, torch::kDouble);
+    sum += mask->build(graph_context(g, 10))->dense(torch::kDouble);
     if (draw == 16) at_16 = ((sum / 16 - target).norm() / target.norm()).item<double>();
   }
   const double at_256 = ((sum / 256 - target).norm() / target.norm()).item<double>();
@@ -218,10 +269,17 @@ TEST(GraphRandomFeatureMask, BucketAlgorithmIsExactForItsFeaturesAndUnbiased) {
 
 TEST(GraphMasks, BadInputGivesClearErrors) {
   const auto g = two_graphs();
-  EXPECT_THROW_WITH(DiffusionMask(DiffusionMaskOptions(2), g, 6), "`length` must be >= the largest graph (9 nodes)");
-  DiffusionMask mask(DiffusionMaskOptions(2), g, 10);
-  EXPECT_THROW_WITH(mask->apply(torch::randn({2, 2, 11, 3})), "L=10");
-  EXPECT_THROW_WITH(graph::root_forest(3, torch::tensor({{0, 1, 2}, {1, 2, 0}})), "a forest (no cycles");
+  DiffusionMask mask(DiffusionMaskOptions(2));
+  EXPECT_THROW_WITH(mask->build(graph_context(g, 6)),
+                    "`length` must be >= the largest graph (9 nodes)");
+  EXPECT_THROW_WITH(mask->build(graph_context(g, 10))->apply(torch::randn({2, 2, 11, 3})), "10");
+  MaskContext no_graph;
+  no_graph.batch_size = 2;
+  no_graph.length = 10;
+  EXPECT_THROW_WITH(mask->build(no_graph),
+                    "DiffusionMask: `context.graph` must be the batch's graph");
+  EXPECT_THROW_WITH(graph::root_forest(3, torch::tensor({{0, 1, 2}, {1, 2, 0}})),
+                    "a forest (no cycles");
 }
 
 }  // namespace

@@ -26,8 +26,8 @@ TEST(LinearAttention, BidirectionalMatchesDense) {
   const auto v = torch::randn({2, 3, 13, 5}, kF64);
   EXPECT_TENSOR_CLOSE(linear_attention(q, k, v), test::dense_masked_kernel_attention(q, k, v));
   // float32 within 1e-4
-  const auto out32 = linear_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
-                                      v.to(torch::kFloat32));
+  const auto out32 =
+      linear_attention(q.to(torch::kFloat32), k.to(torch::kFloat32), v.to(torch::kFloat32));
   EXPECT_TENSOR_CLOSE(out32, test::dense_masked_kernel_attention(q, k, v).to(torch::kFloat32));
 }
 
@@ -50,9 +50,11 @@ TEST(CausalLinearAttention, CustomBackwardMatchesFiniteDifferences) {
   const auto k = positive({1, 2, 9, 3}).requires_grad_();
   const auto v = torch::randn({1, 2, 9, 2}, kF64).requires_grad_();
   for (int64_t chunk : {2, 4, 9}) {
-    EXPECT_GRADCHECK([chunk](const std::vector<torch::Tensor>& in) {
-      return causal_linear_attention(in[0], in[1], in[2], chunk);
-    }, {q, k, v});
+    EXPECT_GRADCHECK(
+        [chunk](const std::vector<torch::Tensor>& in) {
+          return causal_linear_attention(in[0], in[1], in[2], chunk);
+        },
+        {q, k, v});
   }
 }
 
@@ -63,7 +65,8 @@ TEST(CausalLinearAttention, GradientsMatchTrilDenseReference) {
   const auto v = torch::randn({2, 2, 21, 3}, kF64).requires_grad_();
   const auto g = torch::randn({2, 2, 21, 3}, kF64);
   const auto fast = torch::autograd::grad(
-      {(linear_attention(q, k, v, LinearAttentionFuncOptions().causal(true).chunk_size(8)) * g).sum()},
+      {(linear_attention(q, k, v, LinearAttentionFuncOptions().causal(true).chunk_size(8)) * g)
+           .sum()},
       {q, k, v});
   const auto dense = torch::autograd::grad(
       {(test::dense_masked_kernel_attention(q, k, v, tril_mask(21)) * g).sum()}, {q, k, v});
@@ -75,18 +78,20 @@ TEST(LinearAttention, NormalisedCausalGradcheck) {
   const auto q = positive({1, 1, 7, 3}).requires_grad_();
   const auto k = positive({1, 1, 7, 3}).requires_grad_();
   const auto v = torch::randn({1, 1, 7, 2}, kF64).requires_grad_();
-  EXPECT_GRADCHECK([](const std::vector<torch::Tensor>& in) {
-    return linear_attention(in[0], in[1], in[2],
-                            LinearAttentionFuncOptions().causal(true).chunk_size(3));
-  }, {q, k, v});
+  EXPECT_GRADCHECK(
+      [](const std::vector<torch::Tensor>& in) {
+        return linear_attention(in[0], in[1], in[2],
+                                LinearAttentionFuncOptions().causal(true).chunk_size(3));
+      },
+      {q, k, v});
 }
 
 TEST(LinearAttention, CausalModuleIgnoresTheFuture) {
   // FAVOR+ with the causal key stabiliser: outputs before position t are bit-identical when
   // every token from t on changes (a global key max would leak the future here).
   torch::manual_seed(5);
-  LinearAttention attention(LinearAttentionOptions(16, 2).causal(true).chunk_size(8)
-                                .feature_map(FeatureMapOptions(1).num_features(32)));
+  LinearAttention attention(LinearAttentionOptions(16, 2).causal(true).chunk_size(8).feature_map(
+      FeatureMapOptions(1).num_features(32)));
   const auto x = torch::randn({2, 30, 16});
   auto changed = x.clone();
   changed.narrow(1, 17, 13).mul_(5).add_(3);
@@ -102,7 +107,8 @@ TEST(LinearAttention, KeyPaddingRemovesKeysFromNumeratorAndDenominator) {
   auto padding = torch::zeros({2, 9}, torch::kBool);
   padding[0].narrow(0, 6, 3).fill_(true);
   padding[1].narrow(0, 2, 1).fill_(true);
-  const auto out = linear_attention(q, k, v, LinearAttentionFuncOptions().key_padding_mask(padding));
+  const auto out =
+      linear_attention(q, k, v, LinearAttentionFuncOptions().key_padding_mask(padding));
   EXPECT_TENSOR_CLOSE(out, test::dense_masked_kernel_attention(q, k, v, {}, padding));
   // Sequence 0 with its padding cut off gives the same output.
   const auto unpadded = linear_attention(q.narrow(0, 0, 1), k.narrow(0, 0, 1).narrow(2, 0, 6),
@@ -123,9 +129,9 @@ TEST(LinearAttention, PaddingInvarianceWithGarbageInPaddedKeys) {
     auto padding = torch::zeros({1, 6 + extra}, torch::kBool);
     padding.narrow(1, 6, extra).fill_(true);
     for (bool causal : {false, true}) {
-      const auto out = linear_attention(pad(q), pad(k), pad(v),
-                                        LinearAttentionFuncOptions().causal(causal)
-                                            .key_padding_mask(padding).chunk_size(4));
+      const auto out = linear_attention(
+          pad(q), pad(k), pad(v),
+          LinearAttentionFuncOptions().causal(causal).key_padding_mask(padding).chunk_size(4));
       const auto expected = causal ? reference : linear_attention(q, k, v);
       EXPECT_TENSOR_CLOSE(out.narrow(2, 0, 6), expected) << "extra " << extra;
     }
@@ -144,23 +150,25 @@ TEST(LinearAttention, PackedSegmentsNeverMix) {
   torch::manual_seed(8);
   const auto q = positive({2, 2, 10, 4}), k = positive({2, 2, 10, 4});
   const auto v = torch::randn({2, 2, 10, 3}, kF64);
-  const auto segments = torch::tensor({0, 0, 0, 1, 1, 1, 1, 2, 2, 2,   //
-                                       0, 0, 0, 0, 0, 3, 3, 1, 1, 1}, torch::kInt64).view({2, 10});
+  const auto segments = torch::tensor({0, 0, 0, 1, 1, 1, 1, 2, 2, 2,  //
+                                       0, 0, 0, 0, 0, 3, 3, 1, 1, 1},
+                                      torch::kInt64)
+                            .view({2, 10});
   const auto same = test::dense_segment_mask(segments, segments).to(torch::kFloat64);
   EXPECT_TENSOR_CLOSE(linear_attention(q, k, v, LinearAttentionFuncOptions().segment_ids(segments)),
                       test::dense_masked_kernel_attention(q, k, v, same));
   EXPECT_TENSOR_CLOSE(
-      linear_attention(q, k, v, LinearAttentionFuncOptions().segment_ids(segments).causal(true)
-                                    .chunk_size(4)),
+      linear_attention(
+          q, k, v, LinearAttentionFuncOptions().segment_ids(segments).causal(true).chunk_size(4)),
       test::dense_masked_kernel_attention(q, k, v, same * tril_mask(10)));
   // The middle segment alone gives the same result as inside the pack.
-  const auto alone = linear_attention(q.narrow(0, 0, 1).narrow(2, 3, 4),
-                                      k.narrow(0, 0, 1).narrow(2, 3, 4),
-                                      v.narrow(0, 0, 1).narrow(2, 3, 4));
-  EXPECT_TENSOR_CLOSE(
-      linear_attention(q, k, v, LinearAttentionFuncOptions().segment_ids(segments))
-          .narrow(0, 0, 1).narrow(2, 3, 4),
-      alone);
+  const auto alone =
+      linear_attention(q.narrow(0, 0, 1).narrow(2, 3, 4), k.narrow(0, 0, 1).narrow(2, 3, 4),
+                       v.narrow(0, 0, 1).narrow(2, 3, 4));
+  EXPECT_TENSOR_CLOSE(linear_attention(q, k, v, LinearAttentionFuncOptions().segment_ids(segments))
+                          .narrow(0, 0, 1)
+                          .narrow(2, 3, 4),
+                      alone);
 }
 
 TEST(LinearAttention, CrossAttentionWithKeySegments) {
@@ -186,23 +194,26 @@ TEST(LinearAttention, EmptyInputs) {
 TEST(LinearAttention, RejectsBadArguments) {
   const auto q = positive({1, 2, 5, 3}), k = positive({1, 2, 6, 3});
   const auto v = torch::randn({1, 2, 6, 4}, kF64);
-  EXPECT_THROW_WITH(linear_attention(q, positive({1, 2, 6, 4}), v),
-                    "linear_attention: `phi_k` has shape [1, 2, 6, 4], expected [B=1, H=2, S, M=3]");
+  EXPECT_THROW_WITH(
+      linear_attention(q, positive({1, 2, 6, 4}), v),
+      "linear_attention: `phi_k` has shape [1, 2, 6, 4], expected [B=1, H=2, S, M=3]");
   EXPECT_THROW_WITH(linear_attention(q, k, v.narrow(2, 0, 5)), "`v` has shape [1, 2, 5, 4]");
   EXPECT_THROW_WITH(linear_attention(q, k, v, LinearAttentionFuncOptions().causal(true)),
                     "causal attention needs as many keys as queries, got L=5 queries and S=6");
   EXPECT_THROW_WITH(linear_attention(q, k.to(torch::kFloat32), v),
                     "`phi_k` must have the dtype of `phi_q` (Double), got Float");
   EXPECT_THROW_WITH(
-      linear_attention(q, k, v, LinearAttentionFuncOptions().key_padding_mask(torch::zeros({1, 6}))),
+      linear_attention(q, k, v,
+                       LinearAttentionFuncOptions().key_padding_mask(torch::zeros({1, 6}))),
       "`key_padding_mask` must be Bool, got Float");
   EXPECT_THROW_WITH(
-      linear_attention(q, k, v, LinearAttentionFuncOptions().key_padding_mask(
-                                    torch::zeros({1, 6}, torch::TensorOptions(torch::kBool).device(torch::kMeta)))),
+      linear_attention(q, k, v,
+                       LinearAttentionFuncOptions().key_padding_mask(torch::zeros(
+                           {1, 6}, torch::TensorOptions(torch::kBool).device(torch::kMeta)))),
       "must be on the device of `phi_q` (cpu), got meta");
   EXPECT_THROW_WITH(
-      linear_attention(q, q, q.narrow(3, 0, 2), LinearAttentionFuncOptions().segment_ids(
-                                                   torch::tensor({{0, -1, 0, 0, 0}}))),
+      linear_attention(q, q, q.narrow(3, 0, 2),
+                       LinearAttentionFuncOptions().segment_ids(torch::tensor({{0, -1, 0, 0, 0}}))),
       "`segment_ids` must be non-negative ids, got a minimum of -1");
 }
 
@@ -236,7 +247,8 @@ TEST(LinearAttentionModule, DeterministicFeatureMapMatchesDense) {
   const auto v = heads(attention->v_proj(x));
   const auto expected = attention->out_proj(
       test::dense_masked_kernel_attention(torch::elu(q) + 1, torch::elu(k) + 1, v)
-          .transpose(1, 2).reshape({1, 5, 8}));
+          .transpose(1, 2)
+          .reshape({1, 5, 8}));
   EXPECT_TENSOR_CLOSE(attention(x, x, x), expected);
 }
 

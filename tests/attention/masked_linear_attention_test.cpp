@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every mask against its dense matrix, masked linear attention against the dense masked
-// kernel attention, gradients by finite differences, and the two mask semantics.
+// Masked linear attention beyond the all-masks suite (masks/all_masks_test.cpp): the ones mask
+// equals unmasked attention, low-rank masks by Kronecker features and logit-additive inputs,
+// causality, FAVOR+ convergence to exact masked softmax, argument errors.
 #include "attention/masked_linear_attention.h"
 
 #include <torch/torch.h>
@@ -10,8 +11,8 @@
 #include "attention/linear_attention.h"
 #include "attention/masks/block_toeplitz_mask.h"
 #include "attention/masks/causal_mask.h"
-#include "attention/masks/dense_mask.h"
 #include "attention/masks/low_rank_mask.h"
+#include "attention/masks/registry.h"
 #include "attention/masks/toeplitz_mask.h"
 #include "support/gradcheck.h"
 #include "support/reference_attention.h"
@@ -23,163 +24,58 @@ namespace {
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 constexpr int64_t kHeads = 2;
 
-struct MaskCase {
-  std::string name;
-  int64_t length;
-  std::function<std::shared_ptr<Mask>()> make;     // float64 mask with random parameters
-  std::function<torch::Tensor*(Mask&)> parameter;  // the tensor gradients must reach, or null
-};
-
-std::ostream& operator<<(std::ostream& out, const MaskCase& c) { return out << c.name; }
-
-template <typename T>
-T& as(Mask& mask) { return dynamic_cast<T&>(mask); }
-
-std::vector<MaskCase> mask_cases() {
-  std::vector<MaskCase> cases;
-  cases.push_back({"dense", 9,
-                   [] { return DenseMask(DenseMaskOptions(torch::rand({1, kHeads, 9, 9}, kF64) + 0.1)
-                                             .learnable(true)).ptr(); },
-                   [](Mask& m) { return &as<DenseMaskImpl>(m).matrix; }});
-  cases.push_back({"causal", 11, [] { return CausalMask().ptr(); }, nullptr});
-  for (bool causal : {false, true}) {
-    for (auto semantics : {MaskSemantics::kLogitAdditive, MaskSemantics::kMultiplicative}) {
-      const bool additive = semantics == MaskSemantics::kLogitAdditive;
-      cases.push_back({std::string("toeplitz") + (causal ? "_causal" : "") +
-                           (additive ? "_additive" : "_multiplicative"),
-                       13,
-                       [causal, semantics, additive] {
-                         ToeplitzMask mask(ToeplitzMaskOptions(kHeads, 20).causal(causal)
-                                               .semantics(semantics));
-                         mask->to(torch::kFloat64);
-                         torch::NoGradGuard no_grad;
-                         mask->bias.copy_(additive ? torch::randn_like(mask->bias) * 0.7
-                                                   : torch::rand_like(mask->bias) + 0.1);
-                         return mask.ptr();
-                       },
-                       [](Mask& m) { return &as<ToeplitzMaskImpl>(m).bias; }});
-    }
-  }
-  const std::vector<std::pair<std::vector<int64_t>, bool>> grids = {
-      {{7}, false}, {{3, 5}, false}, {{3, 5}, true}, {{2, 3, 4}, false}, {{4, 1}, true}};
-  for (const auto& [shape, cls] : grids) {
-    for (auto semantics : {MaskSemantics::kMultiplicative, MaskSemantics::kLogitAdditive}) {
-      std::string name = "block_toeplitz";
-      for (int64_t n : shape) name += "_" + std::to_string(n);
-      name += cls ? "_cls" : "";
-      name += semantics == MaskSemantics::kLogitAdditive ? "_additive" : "";
-      int64_t length = cls ? 1 : 0;
-      int64_t cells = 1;
-      for (int64_t n : shape) cells *= n;
-      cases.push_back({name, length + cells,
-                       [shape = shape, cls = cls, semantics] {
-                         BlockToeplitzMask mask(BlockToeplitzMaskOptions(kHeads, shape)
-                                                    .cls_token(cls).semantics(semantics));
-                         mask->to(torch::kFloat64);
-                         torch::NoGradGuard no_grad;
-                         mask->table.copy_(torch::rand_like(mask->table) + 0.1);
-                         return mask.ptr();
-                       },
-                       [](Mask& m) { return &as<BlockToeplitzMaskImpl>(m).table; }});
-    }
-  }
-  cases.push_back({"low_rank", 10,
-                   [] { return LowRankMask(torch::rand({1, kHeads, 10, 3}, kF64),
-                                           torch::rand({2, 1, 10, 3}, kF64)).ptr(); },
-                   [](Mask& m) { return &as<LowRankMaskImpl>(m).query_factors; }});
-  return cases;
-}
-
-class MaskTest : public ::testing::TestWithParam<MaskCase> {
- protected:
-  void SetUp() override { torch::manual_seed(0); }
-};
-
-TEST_P(MaskTest, ApplyMatchesDenseProduct) {
-  const auto& c = GetParam();
-  auto mask = c.make();
-  const auto x = torch::randn({2, kHeads, c.length, 5}, kF64);
-  const auto dense = mask->dense(c.length, kF64);
-  EXPECT_TENSOR_CLOSE(mask->apply(x), torch::matmul(dense, x));
-}
-
-TEST_P(MaskTest, MaskedAttentionMatchesDenseReference) {
-  const auto& c = GetParam();
-  auto mask = c.make();
-  const int64_t l = c.length;
-  const auto q = torch::rand({2, kHeads, l, 4}, kF64) + 0.05;
-  const auto k = torch::rand({2, kHeads, l, 4}, kF64) + 0.05;
-  const auto v = torch::randn({2, kHeads, l, 3}, kF64);
-  const auto expected = test::dense_masked_kernel_attention(q, k, v, mask->dense(l, kF64));
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *mask), expected);
-  // Blocks of one feature channel give the same result.
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *mask, {}, 1), expected);
-  // float32 within 1e-4.
-  torch::manual_seed(0);  // same draws as `mask` (made right after SetUp's seed)
-  auto mask32 = c.make();
-  dynamic_cast<torch::nn::Module&>(*mask32).to(torch::kFloat32);
-  if (auto* low_rank = dynamic_cast<LowRankMaskImpl*>(mask32.get())) {
-    low_rank->set_factors(low_rank->query_factors.to(torch::kFloat32),
-                          low_rank->key_factors.to(torch::kFloat32));
-  }
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q.to(torch::kFloat32), k.to(torch::kFloat32),
-                                              v.to(torch::kFloat32), *mask32),
-                      expected.to(torch::kFloat32));
-}
-
-TEST_P(MaskTest, KeyPaddingMatchesDenseReference) {
-  const auto& c = GetParam();
-  auto mask = c.make();
-  const int64_t l = c.length;
-  const auto q = torch::rand({2, kHeads, l, 4}, kF64) + 0.05;
-  const auto k = torch::rand({2, kHeads, l, 4}, kF64) + 0.05;
-  auto v = torch::randn({2, kHeads, l, 3}, kF64);
-  auto padding = torch::zeros({2, l}, torch::kBool);
-  padding[1].narrow(0, l - 3, 3).fill_(true);
-  v.select(0, 1).narrow(1, l - 3, 3).fill_(1e8);  // garbage must not leak
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *mask, padding),
-                      test::dense_masked_kernel_attention(q, k, v, mask->dense(l, kF64), padding));
-}
-
-TEST_P(MaskTest, GradientsMatchFiniteDifferences) {
-  const auto& c = GetParam();
-  auto mask = c.make();
-  const int64_t l = c.length;
-  const auto q = (torch::rand({1, kHeads, l, 2}, kF64) + 0.05).requires_grad_();
-  const auto k = (torch::rand({1, kHeads, l, 2}, kF64) + 0.05).requires_grad_();
-  const auto v = torch::randn({1, kHeads, l, 2}, kF64).requires_grad_();
-  std::vector<torch::Tensor> inputs{q, k, v};
-  torch::Tensor* parameter = c.parameter ? c.parameter(*mask) : nullptr;
-  if (parameter) inputs.push_back(parameter->detach().clone().requires_grad_());
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) {
-    if (parameter) *parameter = in[3];  // route the mask's tensor through the checker's leaf
-    return masked_linear_attention(in[0], in[1], in[2], *mask);
-  }, inputs);
+/// The operator of `mask` over a plain sequence of `length` tokens.
+std::shared_ptr<const MaskOperator> sequence_operator(MaskImpl& mask, int64_t batch,
+                                                      int64_t length) {
+  MaskContext context;
+  context.batch_size = batch;
+  context.length = length;
+  context.options = kF64;
+  return mask.build(context);
 }
 
 TEST(MaskedLinearAttention, CausalMasksIgnoreTheFuture) {
-  int checked = 0;
-  for (const auto& c : mask_cases()) {
+  for (const auto& [name, settings] : std::vector<std::pair<std::string, MaskSettings>>{
+           {"causal", {}}, {"toeplitz", {{"causal", true}, {"max_length", int64_t{16}}}}}) {
     torch::manual_seed(0);
-    auto mask = c.make();
-    if (!mask->is_causal()) continue;
-    ++checked;
-    const int64_t l = c.length, t = l / 2;
+    auto mask = make_mask(name, kHeads, settings);
+    mask->to(torch::kFloat64);
+    {
+      torch::NoGradGuard guard;
+      for (auto& p : mask->parameters()) p.add_(torch::rand_like(p));
+    }
+    const int64_t l = 11, t = l / 2;
+    const auto op = sequence_operator(*mask, 1, l);
+    ASSERT_TRUE(op->is_causal()) << name;
     const auto q = torch::rand({1, kHeads, l, 4}, kF64) + 0.05;
     auto k = torch::rand({1, kHeads, l, 4}, kF64) + 0.05;
     auto v = torch::randn({1, kHeads, l, 3}, kF64);
-    const auto before = masked_linear_attention(q, k, v, *mask);
+    const auto before = masked_linear_attention(q, k, v, *op);
     k.narrow(2, t, l - t).mul_(3);
     v.narrow(2, t, l - t).add_(10);
-    const auto after = masked_linear_attention(q, k, v, *mask);
-    EXPECT_TENSOR_CLOSE(after.narrow(2, 0, t), before.narrow(2, 0, t), {1e-12, 1e-13}) << c.name;
-    EXPECT_FALSE(torch::allclose(after.narrow(2, t, l - t), before.narrow(2, t, l - t))) << c.name;
+    const auto after = masked_linear_attention(q, k, v, *op);
+    EXPECT_TENSOR_CLOSE(after.narrow(2, 0, t), before.narrow(2, 0, t), {1e-12, 1e-13}) << name;
+    EXPECT_FALSE(torch::allclose(after.narrow(2, t, l - t), before.narrow(2, t, l - t))) << name;
   }
-  EXPECT_EQ(checked, 3);  // CausalMask and the two causal Toeplitz variants
 }
 
-INSTANTIATE_TEST_SUITE_P(AllMasks, MaskTest, ::testing::ValuesIn(mask_cases()),
-                         [](const ::testing::TestParamInfo<MaskCase>& info) { return info.param.name; });
+TEST(LinearAttentionModule, CausalMaskUsesTheChunkedScanWithTheMasksChunkSize) {
+  // The causal mask's own algorithm (the scan) replaces Alg. 1, with its chunk size, and the
+  // module picks the causal key stabiliser: same result as the unmasked causal module.
+  torch::manual_seed(5);
+  LinearAttention masked(
+      LinearAttentionOptions(8, 2).masks({make_mask("causal", 2, {{"chunk_size", int64_t{3}}})}));
+  LinearAttention plain(LinearAttentionOptions(8, 2).causal(true));
+  plain->to(torch::kFloat64);
+  masked->to(torch::kFloat64);
+  {
+    torch::NoGradGuard guard;
+    for (const auto& item : plain->named_parameters())
+      masked->named_parameters()[item.key()].copy_(item.value());
+  }
+  const auto x = torch::randn({2, 10, 8}, kF64);
+  EXPECT_TENSOR_CLOSE(masked->forward(x, x, x), plain->forward(x, x, x));
+}
 
 TEST(MaskedLinearAttention, OnesMaskEqualsUnmaskedLinearAttention) {
   torch::manual_seed(1);
@@ -188,12 +84,13 @@ TEST(MaskedLinearAttention, OnesMaskEqualsUnmaskedLinearAttention) {
   const auto unmasked = linear_attention(q, k, v);
   ToeplitzMask toeplitz(ToeplitzMaskOptions(2, 12));  // initialised to M = 1
   toeplitz->to(torch::kFloat64);
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *toeplitz), unmasked);
+  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *sequence_operator(*toeplitz, 2, 12)),
+                      unmasked);
   BlockToeplitzMask grid(BlockToeplitzMaskOptions(2, {3, 4}));
   grid->to(torch::kFloat64);
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *grid), unmasked);
+  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *sequence_operator(*grid, 2, 12)), unmasked);
   CausalMask causal;
-  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *causal),
+  EXPECT_TENSOR_CLOSE(masked_linear_attention(q, k, v, *sequence_operator(*causal, 2, 12)),
                       linear_attention(q, k, v, LinearAttentionFuncOptions().causal(true)));
 }
 
@@ -202,13 +99,13 @@ TEST(LowRankMask, KroneckerFeaturesEqualTheMaskedAttention) {
   const auto q = torch::rand({2, 2, 9, 4}, kF64), k = torch::rand({2, 2, 9, 4}, kF64);
   const auto v = torch::randn({2, 2, 9, 3}, kF64);
   const auto fq = torch::rand({2, 2, 9, 5}, kF64), fk = torch::rand({2, 2, 9, 5}, kF64);
-  LowRankMask mask(fq, fk);
+  const LowRankMaskOperator mask(fq, fk);
   const auto kq = row_wise_kronecker(q, fq), kk = row_wise_kronecker(k, fk);
   EXPECT_EQ(kq.size(-1), 20);
-  EXPECT_TENSOR_CLOSE(linear_attention(kq, kk, v), masked_linear_attention(q, k, v, *mask));
+  EXPECT_TENSOR_CLOSE(linear_attention(kq, kk, v), masked_linear_attention(q, k, v, mask));
   EXPECT_TENSOR_CLOSE(linear_attention(kq, kk, v, LinearAttentionFuncOptions().causal(true)),
                       test::dense_masked_kernel_attention(
-                          q, k, v, mask->dense(9, kF64) * torch::ones({9, 9}, kF64).tril()));
+                          q, k, v, mask.dense(kF64) * torch::ones({9, 9}, kF64).tril()));
 }
 
 TEST(LowRankMask, LogitAdditiveInputsReproduceBiasedLogits) {
@@ -238,9 +135,10 @@ double masked_favor_error(int64_t m, bool low_rank) {
     torch::NoGradGuard no_grad;
     toeplitz->bias.copy_(torch::randn_like(toeplitz->bias) * 0.5);
   }
-  const auto fq = torch::randn({1, 1, l, 2}, kF64) * 0.3, fk = torch::randn({1, 1, l, 2}, kF64) * 0.3;
+  const auto fq = torch::randn({1, 1, l, 2}, kF64) * 0.3,
+             fk = torch::randn({1, 1, l, 2}, kF64) * 0.3;
   const auto bias = low_rank ? torch::matmul(fq, fk.transpose(-1, -2))
-                             : toeplitz->dense(l, kF64).log();
+                             : sequence_operator(*toeplitz, 1, l)->dense(kF64).log();
   const auto exact = test::dense_softmax_attention(q, k, v, bias);
   double total = 0;
   const int draws = 30;
@@ -248,17 +146,21 @@ double masked_favor_error(int64_t m, bool low_rank) {
     torch::Tensor out;
     if (low_rank) {
       const auto [qa, ka] = logit_additive_inputs(q, k, fq, fk);
-      const auto w = random_projection(RandomProjectionOptions(m, d + 2).seed(draw)
-                                           .dtype(torch::kFloat64)).unsqueeze(0);
+      const auto w =
+          random_projection(RandomProjectionOptions(m, d + 2).seed(draw).dtype(torch::kFloat64))
+              .unsqueeze(0);
       out = linear_attention(
           feature_map(qa, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery, {}, {}, false),
-          feature_map(ka, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey, {}, {}, false), v);
+          feature_map(ka, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey, {}, {}, false),
+          v);
     } else {
-      const auto w = random_projection(RandomProjectionOptions(m, d).seed(draw)
-                                           .dtype(torch::kFloat64)).unsqueeze(0);
+      const auto w =
+          random_projection(RandomProjectionOptions(m, d).seed(draw).dtype(torch::kFloat64))
+              .unsqueeze(0);
       out = masked_linear_attention(
           feature_map(q, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kQuery),
-          feature_map(k, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey), v, *toeplitz);
+          feature_map(k, FeatureMapKind::kSoftmaxPositive, w, FeatureRole::kKey), v,
+          *sequence_operator(*toeplitz, 1, l));
     }
     total += (out - exact).pow(2).mean().item<double>();
   }
@@ -269,8 +171,8 @@ TEST(MaskedLinearAttention, FavorApproachesExactMaskedSoftmax) {
   for (bool low_rank : {false, true}) {
     const double coarse = masked_favor_error(16, low_rank);
     const double fine = masked_favor_error(256, low_rank);
-    EXPECT_LT(fine, coarse / 6) << (low_rank ? "low-rank additive" : "toeplitz") << ": "
-                                << coarse << " -> " << fine;
+    EXPECT_LT(fine, coarse / 6) << (low_rank ? "low-rank additive" : "toeplitz") << ": " << coarse
+                                << " -> " << fine;
     EXPECT_LT(fine, 2e-3);
   }
 }
@@ -279,23 +181,26 @@ TEST(MaskedLinearAttention, RejectsBadArguments) {
   const auto q = torch::rand({1, 2, 6, 3}, kF64), v = torch::randn({1, 2, 6, 2}, kF64);
   BlockToeplitzMask grid(BlockToeplitzMaskOptions(2, {2, 2}));
   grid->to(torch::kFloat64);
-  EXPECT_THROW_WITH(masked_linear_attention(q, q, v, *grid),
+  EXPECT_THROW_WITH(masked_linear_attention(q, q, v, *sequence_operator(*grid, 1, 4)),
                     "BlockToeplitzMask::apply: `x` has shape [1, 2, 6, 9], expected [B, 2, L=4, C] "
                     "(L bound by `grid_shape`)");
   ToeplitzMask toeplitz(ToeplitzMaskOptions(2, 4));
   toeplitz->to(torch::kFloat64);
-  EXPECT_THROW_WITH(masked_linear_attention(q, q, v, *toeplitz),
+  EXPECT_THROW_WITH(sequence_operator(*toeplitz, 1, 6),
                     "ToeplitzMask: `length` must be in [1, max_length=4], got 6");
   ToeplitzMask three_heads(ToeplitzMaskOptions(3, 8));
-  EXPECT_THROW_WITH(three_heads->apply(torch::zeros({1, 2, 4, 1})), "expected [B, 3, L, C]");
+  EXPECT_THROW_WITH(sequence_operator(*three_heads, 1, 4)->apply(torch::zeros({1, 2, 4, 1})),
+                    "expected [B, 3, 4, C]");
   EXPECT_THROW_WITH(BlockToeplitzMask(BlockToeplitzMaskOptions(2, {2, 2, 2, 2})),
                     "`grid_shape` must be 1 to 3 sizes, got [2, 2, 2, 2]");
   EXPECT_THROW_WITH(BlockToeplitzMask(BlockToeplitzMaskOptions(2, {3, 0})),
                     "`grid_shape` must be positive sizes, got [3, 0]");
-  EXPECT_THROW_WITH(masked_linear_attention(q, q.to(torch::kFloat32), v, *toeplitz),
-                    "`phi_k` must have the dtype of `phi_q`");
-  EXPECT_THROW_WITH(grid->dense(5, kF64), "`length` must be 4 (the grid's tokens), got 5");
-  EXPECT_THROW_WITH(LowRankMask(torch::rand({1, 1, 4, 2}), torch::rand({1, 1, 4, 3})),
+  EXPECT_THROW_WITH(
+      masked_linear_attention(q, q.to(torch::kFloat32), v, *sequence_operator(*toeplitz, 1, 4)),
+      "`phi_k` must have the dtype of `phi_q`");
+  EXPECT_THROW_WITH(sequence_operator(*grid, 1, 5),
+                    "`context.length` must be 4 (the grid's tokens), got 5");
+  EXPECT_THROW_WITH(LowRankMaskOperator(torch::rand({1, 1, 4, 2}), torch::rand({1, 1, 4, 3})),
                     "`key_factors` has shape [1, 1, 4, 3], expected [*, *, S, R=2]");
 }
 

@@ -9,8 +9,8 @@ namespace topo::attention {
 namespace {
 
 TEST(RandomProjection, OrthogonalBlocksHaveOrthogonalRows) {
-  const auto w = random_projection(RandomProjectionOptions(20, 8).norm(ProjectionNorm::kSqrtDim)
-                                       .dtype(torch::kFloat64).seed(3));
+  const auto w = random_projection(
+      RandomProjectionOptions(20, 8).norm(ProjectionNorm::kSqrtDim).dtype(torch::kFloat64).seed(3));
   ASSERT_EQ(w.sizes(), torch::IntArrayRef({20, 8}));
   for (int64_t start : {0, 8}) {  // two full blocks, then a partial one of 4 rows
     const auto block = w.narrow(0, start, 8);
@@ -24,8 +24,8 @@ TEST(RandomProjection, ChiNormsMatchGaussianRows) {
   // Row lengths² of N(0, I_d) rows have mean d and variance 2d.
   const int64_t d = 16, m = 4096;
   for (bool orthogonal : {true, false}) {
-    const auto w = random_projection(RandomProjectionOptions(m, d).orthogonal(orthogonal)
-                                         .dtype(torch::kFloat64).seed(11));
+    const auto w = random_projection(
+        RandomProjectionOptions(m, d).orthogonal(orthogonal).dtype(torch::kFloat64).seed(11));
     const auto squared = w.pow(2).sum(1);
     EXPECT_NEAR(squared.mean().item<double>(), d, 4 * std::sqrt(2.0 * d / m)) << orthogonal;
     EXPECT_NEAR(squared.var().item<double>(), 2.0 * d, 0.15 * 2 * d) << orthogonal;

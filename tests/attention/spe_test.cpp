@@ -33,10 +33,11 @@ double worst_z_score(Module& spe, int64_t heads, int64_t dim, int64_t r, int64_t
   const auto mean = sum / draws;
   const auto stderr_ = ((sum_sq / draws - mean * mean).clamp_min(1e-30) / draws).sqrt();
   const auto p = spe->positional_attention(length);  // [H, D, L, L]
-  const auto target = std::sqrt(static_cast<double>(r) / dim) *
-                      torch::einsum("hmd,hnd,hdmn->hmn", {q[0], k[0], p});
+  const auto target =
+      std::sqrt(static_cast<double>(r) / dim) * torch::einsum("hmd,hnd,hdmn->hmn", {q[0], k[0], p});
   if (relative_error != nullptr) {
-    *relative_error = ((mean - target).pow(2).mean() / target.pow(2).mean()).sqrt().template item<double>();
+    *relative_error =
+        ((mean - target).pow(2).mean() / target.pow(2).mean()).sqrt().template item<double>();
   }
   return ((mean - target).abs() / stderr_).max().template item<double>();
 }
@@ -74,13 +75,14 @@ TEST(ConvSPE, ExpectationMatchesTargetRpeWithinMonteCarloError) {
 TEST(SineSPE, FeedsLinearAttentionAndTrains) {
   torch::manual_seed(2);
   SineSPE spe(SineSPEOptions(2, 8).num_realizations(32));
-  FeatureMap phi(FeatureMapOptions(32).num_heads(2).num_features(16).kind(FeatureMapKind::kSoftmaxPositive));
+  FeatureMap phi(
+      FeatureMapOptions(32).num_heads(2).num_features(16).kind(FeatureMapKind::kSoftmaxPositive));
   const auto q = torch::randn({3, 2, 10, 8}), k = torch::randn({3, 2, 10, 8});
   const auto v = torch::randn({3, 2, 10, 4});
   const auto [qh, kh] = spe(q, k);
   EXPECT_EQ(qh.sizes(), (std::vector<int64_t>{3, 2, 10, 32}));
-  const auto out = linear_attention(phi(qh, FeatureRole::kQuery), phi(kh, FeatureRole::kCausalKey), v,
-                                    LinearAttentionFuncOptions().causal(true));
+  const auto out = linear_attention(phi(qh, FeatureRole::kQuery), phi(kh, FeatureRole::kCausalKey),
+                                    v, LinearAttentionFuncOptions().causal(true));
   out.sum().backward();
   for (const auto& p : spe->parameters()) {
     ASSERT_TRUE(p.grad().defined());

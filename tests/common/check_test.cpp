@@ -37,10 +37,11 @@ TEST(ShapeChecker, ChecksDtypeAndDevice) {
   EXPECT_THROW_WITH(check.floating(torch::zeros({2}, torch::kInt64), "x"),
                     "f: `x` must be float32 or float64, got Long");
   check.floating(torch::zeros({2}, torch::kBFloat16), "x", /*allow_reduced=*/true);
-  EXPECT_THROW_WITH(check.same_dtype({{torch::zeros({1}), "a"},
-                                      {torch::zeros({1}, torch::kFloat64), "b"}}),
-                    "f: `b` must have the dtype of `a` (Float), got Double");
-  check.same_device({{torch::zeros({1}), "a"}, {torch::Tensor(), "unused"}, {torch::zeros({1}), "b"}});
+  EXPECT_THROW_WITH(
+      check.same_dtype({{torch::zeros({1}), "a"}, {torch::zeros({1}, torch::kFloat64), "b"}}),
+      "f: `b` must have the dtype of `a` (Float), got Double");
+  check.same_device(
+      {{torch::zeros({1}), "a"}, {torch::Tensor(), "unused"}, {torch::zeros({1}), "b"}});
 }
 
 TEST(ShapeChecker, ThrowsTypedErrors) {

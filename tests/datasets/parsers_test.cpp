@@ -138,6 +138,20 @@ TEST(Sdf, ReadsV2000WithBondsAndData) {
   expect_parse_error([&] { parse_sdf(first_lines(text, 20), "cut.sdf"); }, {"cut.sdf", "end of file"});
   expect_parse_error([&] { parse_sdf(replace_line(text, 5, "    5.4230   -0.4412    0.7616 Zz  0  0"), "el.sdf"); }, {"el.sdf:5", "\"Zz\""});
   expect_parse_error([&] { parse_sdf(replace_line(text, 35, " 99  2  1  0"), "b.sdf"); }, {"b.sdf:35", "atom numbers in [1, 30]"});
+  // The bond block must hold the counts line's 31 bonds: cut short by the properties block, by
+  // the end of the file, or followed by a 32nd bond line.
+  expect_parse_error(
+      [&] { parse_sdf(fixture("truncated_bonds.sdf"), "truncated_bonds.sdf"); },
+      {"truncated_bonds.sdf:65", "expected 31 bond lines (declared by the counts line, line 4)",
+       "got 30: the bond block ends with \"M  END\""});
+  expect_parse_error([&] { parse_sdf(first_lines(text, 50), "eof.sdf"); },
+                     {"eof.sdf:51", "expected 31 bond lines", "got 16 before the end of the file"});
+  expect_parse_error(
+      [&] { parse_sdf(replace_line(text, 66, " 17 18  1  0  0  0\nM  END"), "long.sdf"); },
+      {"long.sdf:66", "expected 31 bond lines", "got another bond line \" 17 18  1  0  0  0\""});
+  const auto whole =
+      parse_sdf(fixture("cdk2_head.sdf"), "cdk2_head.sdf");  // every record still reads
+  for (const auto& m : whole) EXPECT_FALSE(m.bonds.empty());
 }
 
 TEST(Off, ReadsMeshesAndModelNetsFusedHeader) {

@@ -6,12 +6,15 @@
 #include <open3d/io/PointCloudIO.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "datasets/file_io.h"
 #include "datasets/graphs.h"
 #include "datasets/molecules.h"
+#include "datasets/parsers/molecule_parsers.h"
 #include "datasets/parsers/text_parsing.h"
 #include "datasets/point_clouds.h"
 #include "support/tensor_assertions.h"
@@ -57,6 +60,96 @@ TEST(ExtendedXyzReader, EnergiesForcesAndUnits) {
   EXPECT_EQ(qm7b.samples.size(), 30u);
 }
 
+TEST(ExtendedXyzWriter, RoundTripsThroughTheReader) {
+  const auto dir = temporary_folder("write_extxyz");
+  const auto path = (dir / "frames.extxyz").string();
+  // Three molecules of different sizes: two real ones (an ethanol MD frame, a QM7b molecule)
+  // and one with doubles that need all 17 digits.
+  const auto ethanol = read_extended_xyz(kData + "ethanol_head.extxyz", {"energy"});
+  const auto qm7b =
+      read_extended_xyz(kData + "qm7b_head.xyz", {"dft_formation_energy_per_atom_in_eV"});
+  std::vector<Sample> molecules(3);
+  molecules[0].z = ethanol.samples[3].z;
+  molecules[0].pos = ethanol.samples[3].pos.to(torch::kDouble);
+  molecules[1].z = qm7b.samples[7].z;
+  molecules[1].pos = qm7b.samples[7].pos.to(torch::kDouble);
+  molecules[2].z = torch::tensor({8, 1}, torch::kLong);
+  molecules[2].pos = torch::tensor(
+      {{1.0 / 3.0, -2.0 / 7.0, 1e-300}, {0.1, 123456.789012345678, -0.0}}, torch::kDouble);
+  const int64_t max_atoms = std::max({molecules[0].z.size(0), molecules[1].z.size(0), int64_t{2}});
+  torch::manual_seed(0);
+  auto forces = torch::randn({3, max_atoms, 3}, torch::kDouble) / 3.0;
+  const auto energies =
+      torch::tensor({ethanol.samples[3].y[0].item<double>(), -1.0 / 3.0, 1e-7}, torch::kDouble);
+  write_extended_xyz(path, molecules, energies, forces);
+
+  const auto back = read_extended_xyz(path, {"energy"});
+  ASSERT_EQ(back.samples.size(), 3u);
+  const auto frames =
+      parse_extended_xyz(read_file(path), path);  // doubles, before the reader's float32
+  for (size_t i = 0; i < 3; ++i) {
+    const int64_t n = molecules[i].z.size(0);
+    EXPECT_TRUE(back.samples[i].z.equal(molecules[i].z));
+    EXPECT_DOUBLE_EQ(back.samples[i].y[0].item<double>(), energies[i].item<double>());
+    EXPECT_NEAR(frames[i].properties.at("energy"), energies[i].item<double>(), 1e-12);
+    EXPECT_TRUE(back.samples[i].pos.equal(molecules[i].pos.to(torch::kFloat)));
+    EXPECT_TRUE(back.samples[i].forces.equal(forces[i].narrow(0, 0, n).to(torch::kFloat)));
+    const auto pos = torch::tensor(frames[i].positions, torch::kDouble).view({n, 3});
+    const auto f = torch::tensor(frames[i].atom_arrays.at("forces"), torch::kDouble).view({n, 3});
+    EXPECT_LE((pos - molecules[i].pos).abs().max().item<double>(), 1e-12);
+    EXPECT_LE((f - forces[i].narrow(0, 0, n)).abs().max().item<double>(), 1e-12);
+  }
+  EXPECT_EQ(frames[2].positions[2], 1e-300);  // 17 significant digits: exact
+  EXPECT_EQ(frames[2].positions[4], 123456.789012345678);
+
+  // Without forces, under another key; the file is replaced atomically (no temporary left).
+  write_extended_xyz(path, {molecules[2]}, torch::tensor({-40.47893}, torch::kDouble), {}, "U0");
+  const auto plain = read_extended_xyz(path, {"U0"});
+  ASSERT_EQ(plain.samples.size(), 1u);
+  EXPECT_FALSE(plain.samples[0].forces.defined());
+  EXPECT_EQ(plain.samples[0].y[0].item<double>(), -40.47893);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1);
+  {
+    std::ifstream in(path);
+    std::string count, header;
+    std::getline(in, count);
+    std::getline(in, header);
+    EXPECT_EQ(count, "2");
+    EXPECT_EQ(header.rfind("Properties=species:S:1:pos:R:3 U0=", 0), 0u) << header;
+  }
+
+  // Bad arguments: c10::ValueError naming the path, the argument, the expected and the actual.
+  EXPECT_THROW(write_extended_xyz(path, molecules, torch::zeros({2})), c10::ValueError);
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, torch::zeros({2})), "frames.extxyz");
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, torch::zeros({2})),
+                    "`energies` must be a real tensor [M=3]");
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, torch::zeros({2})), "got shape [2]");
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, energies, torch::zeros({3, 9})),
+                    "[M=3, max_atoms, 3]");
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, energies, torch::zeros({3, 2, 3})),
+                    "expected at least " + std::to_string(molecules[0].z.size(0)) + " (molecule 0");
+  EXPECT_THROW_WITH(write_extended_xyz(path, {}, torch::zeros({0})), "at least one molecule");
+  EXPECT_THROW_WITH(write_extended_xyz(path, molecules, energies, forces, "my energy"),
+                    "`energy_key`");
+  auto bad = molecules;
+  bad[1].pos = bad[1].pos.narrow(0, 0, 2);
+  EXPECT_THROW_WITH(write_extended_xyz(path, bad, energies),
+                    "molecule 1 (0-based): `pos` must be a real tensor [n=");
+  bad = molecules;
+  bad[2].z = torch::tensor({8, 0}, torch::kLong);
+  EXPECT_THROW_WITH(write_extended_xyz(path, bad, energies),
+                    "`z[1]` must be an atomic number in [1, 118], got 0");
+  bad = molecules;
+  bad[2].pos = bad[2].pos.clone();
+  bad[2].pos[1][2] = std::nan("");
+  EXPECT_THROW_WITH(write_extended_xyz(path, bad, energies),
+                    "molecule 2 (0-based): `pos[1][2]` must be finite");
+  bad[2].z = torch::Tensor();
+  EXPECT_THROW_WITH(write_extended_xyz(path, bad, energies), "`z` must be an integer tensor [n]");
+  // A failed write leaves the previous file untouched.
+  EXPECT_EQ(read_extended_xyz(path, {"U0"}).samples.size(), 1u);
+}
+
 TEST(Md17Reader, NpzMatchesTheExtendedXyzFrames) {
   const auto npz = read_md17_npz(kData + "ethanol_md17.npz");
   const auto xyz = read_extended_xyz(kData + "ethanol_head.extxyz", {"energy"});
@@ -82,6 +175,11 @@ TEST(SdfReader, BondsBecomeEdges) {
   ASSERT_EQ(set.samples.size(), 5u);
   EXPECT_EQ(set.samples[0].edge_index.size(1), 62);  // 31 bonds, both directions
   EXPECT_EQ(set.samples[0].pos.size(0), 30);
+  // The first record with its last bond line removed: 30 of the 31 declared bonds.
+  EXPECT_THROW_WITH(read_sdf(kData + "truncated_bonds.sdf"),
+                    "truncated_bonds.sdf:65: expected 31 bond lines (declared by the counts line, "
+                    "line 4), got 30: "
+                    "the bond block ends with \"M  END\"");
 }
 
 TEST(MnistReader, DigitsBecomeTwoDimensionalClouds) {
@@ -100,6 +198,78 @@ TEST(MnistReader, DigitsBecomeTwoDimensionalClouds) {
   const auto dir = temporary_folder("mnist");
   std::ofstream(dir / "cut.gz", std::ios::binary) << "\x1f\x8b\x08\x00";
   EXPECT_THROW_WITH(read_mnist((dir / "cut.gz").string(), kData + "mnist_200-labels-idx1-ubyte.gz"), "cut.gz");
+}
+
+/// A raw (uncompressed) IDX file: magic 0x00 0x00 0x08 (uint8) ndim, big-endian sizes, data.
+std::string idx_bytes(const std::vector<uint32_t>& shape, const std::vector<uint8_t>& values) {
+  std::string out{'\0', '\0', '\x08', static_cast<char>(shape.size())};
+  for (const uint32_t d : shape) {
+    for (int b = 3; b >= 0; --b) out += static_cast<char>((d >> (8 * b)) & 0xff);
+  }
+  out.append(values.begin(), values.end());
+  return out;
+}
+
+std::string write_idx(const fs::path& dir, const std::string& name,
+                      const std::vector<uint32_t>& shape, const std::vector<uint8_t>& values) {
+  const auto path = (dir / name).string();
+  std::ofstream(path, std::ios::binary) << idx_bytes(shape, values);
+  return path;
+}
+
+TEST(MnistReader, CentredCoordinatesAndMalformedFiles) {
+  const auto dir = temporary_folder("mnist_idx");
+  // Two 3 x 5 images (rows x cols), raw IDX: image 0 lights (row 0, col 0) and (row 2, col 4),
+  // image 1 lights (row 1, col 2) only.
+  std::vector<uint8_t> pixels(2 * 3 * 5, 0);
+  pixels[0 * 5 + 0] = 255;
+  pixels[2 * 5 + 4] = 200;
+  pixels[15 + 1 * 5 + 2] = 128;
+  const auto images = write_idx(dir, "images-idx3-ubyte", {2, 3, 5}, pixels);
+  const auto labels = write_idx(dir, "labels-idx1-ubyte", {2}, {7, 0});
+  const auto plain = read_mnist(images, labels);
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_TRUE(
+      plain[0].pos.equal(torch::tensor({{0.0f, 2.0f}, {4.0f, 0.0f}})));  // (col, rows-1-row)
+  EXPECT_TRUE(plain[1].pos.equal(torch::tensor({{2.0f, 1.0f}})));
+  EXPECT_EQ(plain[0].y.item<int64_t>(), 7);
+  // centre: x = (col - 2) / 2 (5 columns), y = (rows-1-row - 1) / 1 (3 rows).
+  const auto centred = read_mnist(images, labels, 127, true);
+  EXPECT_TRUE(centred[0].pos.equal(torch::tensor({{-1.0f, 1.0f}, {1.0f, -1.0f}})));
+  EXPECT_TRUE(centred[1].pos.equal(torch::tensor({{0.0f, 0.0f}})));
+  EXPECT_TRUE(centred[0].x.equal(plain[0].x));
+  // On 28 x 28 MNIST centring is the (pos - 13.5) / 13.5 callers used to hard-code.
+  const auto digits = read_mnist(kData + "mnist_200-images-idx3-ubyte.gz",
+                                 kData + "mnist_200-labels-idx1-ubyte.gz");
+  const auto digits_centred = read_mnist(kData + "mnist_200-images-idx3-ubyte.gz",
+                                         kData + "mnist_200-labels-idx1-ubyte.gz", 127, true);
+  EXPECT_TENSOR_CLOSE(digits_centred[5].pos, (digits[5].pos - 13.5f) / 13.5f, {1e-6, 1e-6});
+  EXPECT_GE(digits_centred[5].pos.min().item<float>(), -1.0f);
+  EXPECT_LE(digits_centred[5].pos.max().item<float>(), 1.0f);
+  // A single-pixel axis maps to 0.
+  const auto column = write_idx(dir, "column-idx3-ubyte", {1, 3, 1}, {0, 255, 0});
+  const auto one = write_idx(dir, "one-idx1-ubyte", {1}, {3});
+  EXPECT_TRUE(read_mnist(column, one, 127, true)[0].pos.equal(torch::tensor({{0.0f, 0.0f}})));
+
+  // A blank image: an error naming the file and the image.
+  EXPECT_THROW_WITH(read_mnist(images, labels, 200),
+                    "images-idx3-ubyte: expected at least one pixel above the threshold 200 in "
+                    "image 1 (0-based)");
+  // 0 rows or 0 columns in the header.
+  const auto no_rows = write_idx(dir, "rows0-idx3-ubyte", {2, 0, 5}, {});
+  EXPECT_THROW_WITH(read_mnist(no_rows, labels),
+                    "rows0-idx3-ubyte: expected images of at least 1 x 1 pixels in the IDX header, "
+                    "got 0 rows x 5 columns");
+  const auto no_cols = write_idx(dir, "cols0-idx3-ubyte", {2, 3, 0}, {});
+  EXPECT_THROW_WITH(read_mnist(no_cols, labels), "got 3 rows x 0 columns");
+  // A label that is not a digit, and a count that differs from the images'.
+  const auto big = write_idx(dir, "big-idx1-ubyte", {2}, {7, 10});
+  EXPECT_THROW_WITH(
+      read_mnist(images, big),
+      "big-idx1-ubyte: expected a digit class in [0, 9] for label 1 (0-based), got 10");
+  const auto three = write_idx(dir, "three-idx1-ubyte", {3}, {1, 2, 3});
+  EXPECT_THROW_WITH(read_mnist(images, three), "three-idx1-ubyte: expected 2 labels");
+  EXPECT_THROW_WITH(read_mnist(images, three), "got 3");
 }
 
 TEST(PointCloudReader, Open3DFormatsAndTheirFailures) {
@@ -124,6 +294,13 @@ TEST(PointCloudReader, Open3DFormatsAndTheirFailures) {
   std::ofstream((dir / "bad.xyz").string()) << "0 0 0\n1 1 1\n2 x 2\n3 3 3\n";
   EXPECT_THROW_WITH(read_point_cloud((dir / "bad.xyz").string()), "bad.xyz:3");
   EXPECT_THROW_WITH(read_point_cloud((dir / "missing.ply").string()), "missing.ply");
+  // NaN or infinite coordinates: errors naming the file and the point.
+  EXPECT_THROW_WITH(read_point_cloud(kData + "nan_point.ply"),
+                    "nan_point.ply: expected finite coordinates");
+  EXPECT_THROW_WITH(read_point_cloud(kData + "nan_point.ply"), "at point 3 (0-based) of 5");
+  EXPECT_THROW_WITH(read_point_cloud(kData + "inf_point.xyz"),
+                    "inf_point.xyz: expected finite coordinates");
+  EXPECT_THROW_WITH(read_point_cloud(kData + "inf_point.xyz"), "at point 2 (0-based) of 5");
 }
 
 TEST(ModelNetReader, PublishedLayoutSamplingAndCache) {

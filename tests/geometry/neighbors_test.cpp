@@ -22,7 +22,8 @@ using Edges = std::vector<std::pair<int64_t, int64_t>>;
 Edges to_edges(const torch::Tensor& edge_index) {
   const auto e = edge_index.cpu();
   Edges out;
-  for (int64_t i = 0; i < e.size(1); ++i) out.emplace_back(e[0][i].item<int64_t>(), e[1][i].item<int64_t>());
+  for (int64_t i = 0; i < e.size(1); ++i)
+    out.emplace_back(e[0][i].item<int64_t>(), e[1][i].item<int64_t>());
   return out;
 }
 
@@ -51,7 +52,8 @@ Edges brute_force(const torch::Tensor& x_in, const torch::Tensor& y_in, const to
       candidates.emplace_back(d, j);
     }
     std::sort(candidates.begin(), candidates.end());
-    const int64_t keep = k > 0 ? k : (max_neighbours < 0 ? static_cast<int64_t>(candidates.size()) : max_neighbours);
+    const int64_t keep =
+        k > 0 ? k : (max_neighbours < 0 ? static_cast<int64_t>(candidates.size()) : max_neighbours);
     for (int64_t c = 0; c < std::min<int64_t>(keep, candidates.size()); ++c) {
       out.emplace_back(i, candidates[c].second);
     }
@@ -70,7 +72,8 @@ Clouds tied_clouds(int64_t d) {
   const auto x = torch::randint(0, 4, {40 + 0 + 25, d}).to(torch::kFloat);
   x[5].copy_(x[6]);  // duplicate points
   x[50].copy_(x[51]);
-  const auto batch_x = torch::cat({torch::zeros({40}, torch::kLong), torch::full({25}, 2, torch::kLong)});
+  const auto batch_x =
+      torch::cat({torch::zeros({40}, torch::kLong), torch::full({25}, 2, torch::kLong)});
   const auto y = torch::randint(0, 4, {10 + 7 + 12, d}).to(torch::kFloat);
   const auto batch_y = torch::cat({torch::zeros({10}, torch::kLong), torch::ones({7}, torch::kLong),
                                    torch::full({12}, 2, torch::kLong)});
@@ -173,9 +176,11 @@ TEST(Neighbors, BadInputGivesClearErrors) {
   EXPECT_THROW_WITH(knn(torch::randn({5, 3}), torch::randn({2, 3}), 0), "`k` must be >= 1");
   EXPECT_THROW_WITH(radius_graph(torch::randn({5, 3}), -1.0), "`r` must be finite and >= 0");
   EXPECT_THROW_WITH(knn_graph(torch::randn({3, 2}), 2, torch::tensor({1, 0, 0})), "sorted");
-  EXPECT_THROW_WITH(knn_graph(torch::randn({3, 2}), 2, torch::tensor({0, 0})), "one entry per point");
+  EXPECT_THROW_WITH(knn_graph(torch::randn({3, 2}), 2, torch::tensor({0, 0})),
+                    "one entry per point");
   EXPECT_THROW_WITH(knn_graph(torch::randn({3, 2}), 2, {}, false, "upward"), "`flow`");
-  EXPECT_THROW_WITH(knn(torch::randint(0, 3, {4, 2}, torch::kLong), torch::randn({2, 2}), 1), "float32 or float64");
+  EXPECT_THROW_WITH(knn(torch::randint(0, 3, {4, 2}, torch::kLong), torch::randn({2, 2}), 1),
+                    "float32 or float64");
 }
 
 TEST(EdgeLengths, DifferentiableAlsoAtZeroLength) {

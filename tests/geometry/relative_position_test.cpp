@@ -56,10 +56,12 @@ TEST_P(SpectralFamilies, RandomFeaturesConvergeToTheClosedForm) {
 INSTANTIATE_TEST_SUITE_P(
     All, SpectralFamilies,
     ::testing::Values(
-        FamilyCase{"mixture_2d",
-                   SpectralRPEOptions(2, 2).family(SpectralFamily::kGaussianMixture).length_scale(0.7)},
-        FamilyCase{"mixture_3d",
-                   SpectralRPEOptions(3, 1).family(SpectralFamily::kGaussianMixture).num_components(3)},
+        FamilyCase{
+            "mixture_2d",
+            SpectralRPEOptions(2, 2).family(SpectralFamily::kGaussianMixture).length_scale(0.7)},
+        FamilyCase{
+            "mixture_3d",
+            SpectralRPEOptions(3, 1).family(SpectralFamily::kGaussianMixture).num_components(3)},
         FamilyCase{"gaussian_3d", SpectralRPEOptions(3, 2).family(SpectralFamily::kGaussian)},
         FamilyCase{"laplace_2d",
                    SpectralRPEOptions(2, 1).family(SpectralFamily::kMatern).matern_nu(0.5)},
@@ -75,11 +77,14 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SpectralRPE, ClosedFormsAtKnownPoints) {
-  SpectralRPE gaussian(SpectralRPEOptions(2, 1).family(SpectralFamily::kGaussian).length_scale(2.0));
+  SpectralRPE gaussian(
+      SpectralRPEOptions(2, 1).family(SpectralFamily::kGaussian).length_scale(2.0));
   const auto delta = torch::tensor({{0.0, 0.0}, {2.0, 0.0}});
-  EXPECT_TENSOR_CLOSE(gaussian->exact(delta), torch::tensor({{1.0, std::exp(-0.5)}}).to(torch::kFloat));
+  EXPECT_TENSOR_CLOSE(gaussian->exact(delta),
+                      torch::tensor({{1.0, std::exp(-0.5)}}).to(torch::kFloat));
   SpectralRPE laplace(SpectralRPEOptions(2, 1).family(SpectralFamily::kMatern).matern_nu(0.5));
-  EXPECT_TENSOR_CLOSE(laplace->exact(torch::tensor({{3.0, 4.0}})), torch::tensor({{std::exp(-5.0)}}).to(torch::kFloat));
+  EXPECT_TENSOR_CLOSE(laplace->exact(torch::tensor({{3.0, 4.0}})),
+                      torch::tensor({{std::exp(-5.0)}}).to(torch::kFloat));
   // A mixture starts at f(0) = amplitude.
   SpectralRPE mixture(SpectralRPEOptions(3, 2).amplitude(2.5));
   EXPECT_TENSOR_CLOSE(mixture->exact(torch::zeros({1, 3})), torch::full({2, 1}, 2.5));
@@ -104,8 +109,8 @@ TEST(SpectralRPE, FrequenciesAreStateAndRedrawOnlyWhenAskedInTraining) {
 
 TEST(SpectralRPE, GradientsInPositionsAndSpectralParameters) {
   torch::manual_seed(4);
-  for (const auto family : {SpectralFamily::kGaussianMixture, SpectralFamily::kMatern,
-                            SpectralFamily::kLocalBox}) {
+  for (const auto family :
+       {SpectralFamily::kGaussianMixture, SpectralFamily::kMatern, SpectralFamily::kLocalBox}) {
     SpectralRPE rpe(SpectralRPEOptions(3, 2).num_features(8).family(family));
     rpe->to(torch::kDouble);
     const auto pos = torch::randn({1, 4, 3}, torch::kDouble);
@@ -135,30 +140,32 @@ TEST(SpectralRPE, MaskedAttentionMatchesDenseReferenceFromTheSameFeatures) {
   const auto shift = torch::ones({1, 1, 12, 1}, opts);
   const auto mq = torch::cat({fq, shift.expand({2, 2, 12, 1}) * 2.0}, -1);
   const auto mk = torch::cat({fk, shift.expand({2, 2, 12, 1})}, -1);
-  attention::LowRankMask mask(mq, mk);
+  const attention::LowRankMaskOperator mask(mq, mk);
   const auto dense = topo::test::dense_masked_kernel_attention(
       phi_q, phi_k, v, torch::matmul(mq, mk.transpose(-1, -2)));
-  EXPECT_TENSOR_CLOSE(attention::masked_linear_attention(phi_q, phi_k, v, *mask), dense,
+  EXPECT_TENSOR_CLOSE(attention::masked_linear_attention(phi_q, phi_k, v, mask), dense,
                       {1e-9, 1e-9});
   // Logit-additive: softmax(q·k/√d + f̂(r_i − r_j)) exactly, through the concatenated inputs.
   const auto [q_in, k_in] = attention::logit_additive_inputs(q, k, fq, fk);
   const auto logits = torch::matmul(q_in, k_in.transpose(-1, -2));
-  const auto expected_logits =
-      torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(8.0) + torch::matmul(fq, fk.transpose(-1, -2));
+  const auto expected_logits = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(8.0) +
+                               torch::matmul(fq, fk.transpose(-1, -2));
   EXPECT_TENSOR_CLOSE(logits, expected_logits, {1e-10, 1e-10});
 }
 
 TEST(SpectralRPE, BadInputGivesClearErrors) {
   SpectralRPE rpe(SpectralRPEOptions(3, 2));
   EXPECT_THROW_WITH(rpe(torch::randn({2, 5, 2})), "`pos` must be of shape [B, L, 3] or [L, 3]");
-  EXPECT_THROW_WITH(SpectralRPE(SpectralRPEOptions(3, 2).family(SpectralFamily::kMatern).matern_nu(1.0)),
-                    "`matern_nu` must be 0.5, 1.5 or 2.5");
+  EXPECT_THROW_WITH(
+      SpectralRPE(SpectralRPEOptions(3, 2).family(SpectralFamily::kMatern).matern_nu(1.0)),
+      "`matern_nu` must be 0.5, 1.5 or 2.5");
   EXPECT_THROW_WITH(SpectralRPE(SpectralRPEOptions(0, 2)), "`dim` must be >= 1");
   EXPECT_THROW_WITH(SpectralRPE(SpectralRPEOptions(2, 2).length_scale(-1)), "`length_scale`");
 }
 
 /// Dense local RPE mask [B, H, L, L] by brute force over all pairs.
-torch::Tensor dense_local_mask(LocalRPEImpl& rpe, const torch::Tensor& pos, const torch::Tensor& pad) {
+torch::Tensor dense_local_mask(LocalRPEImpl& rpe, const torch::Tensor& pos,
+                               const torch::Tensor& pad) {
   const auto delta = pos.unsqueeze(2) - pos.unsqueeze(1);
   const auto distance = delta.pow(2).sum(-1).clamp_min(1e-300).sqrt();  // [B, L, L]
   const auto inside = (distance < rpe.options.radius()) & ~pad.unsqueeze(1) & ~pad.unsqueeze(2);
@@ -178,13 +185,13 @@ TEST(LocalRPE, SparseMaskedAttentionEqualsTheDenseMask) {
   auto pad = torch::zeros({2, 30}, torch::kBool);
   pad[1].slice(0, 22).fill_(true);  // second cloud has 22 points
   const auto local = rpe(pos, pad);
-  attention::SparseMask mask(local.edge_index, local.values, 2, 30);
+  const attention::SparseMaskOperator mask(local.edge_index, local.values, 2, 30);
   const auto dense = dense_local_mask(*rpe, pos, pad);
-  EXPECT_TENSOR_CLOSE(mask->dense(30, pos.options()), dense, {1e-12, 1e-12});
+  EXPECT_TENSOR_CLOSE(mask.dense(pos.options()), dense, {1e-12, 1e-12});
   const auto phi_q = torch::rand({2, 2, 30, 6}, opts) + 0.1;
   const auto phi_k = torch::rand({2, 2, 30, 6}, opts) + 0.1;
   const auto v = torch::randn({2, 2, 30, 4}, opts);
-  const auto out = attention::masked_linear_attention(phi_q, phi_k, v, *mask, pad);
+  const auto out = attention::masked_linear_attention(phi_q, phi_k, v, mask, pad);
   const auto expected = topo::test::dense_masked_kernel_attention(phi_q, phi_k, v, dense);
   // Padded query rows are not defined by the dense reference (no keys): compare real rows.
   const auto real = (~pad).unsqueeze(1).unsqueeze(-1).expand_as(out);
@@ -203,8 +210,8 @@ TEST(LocalRPE, GradientsInProfileAndPositions) {
   const auto x = torch::randn({1, 1, 8, 3}, torch::kDouble);
   const auto masked_sum = [&](const torch::Tensor& p) {
     const auto local = rpe(p);
-    attention::SparseMask mask(local.edge_index, local.values, 1, 8);
-    return (mask->apply(x) * x).sum();
+    const attention::SparseMaskOperator mask(local.edge_index, local.values, 1, 8);
+    return (mask.apply(x) * x).sum();
   };
   EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return masked_sum(in[0]); },
                    {pos.clone().requires_grad_()});

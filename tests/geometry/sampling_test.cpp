@@ -7,12 +7,12 @@
 #include <cmath>
 #include <vector>
 
+#include "attention/masked_linear_attention.h"
+#include "attention/masks/block_toeplitz_mask.h"
 #include "common/threads.h"
 #include "geometry/farthest_point_sampling.h"
 #include "geometry/open3d_conversion.h"
 #include "geometry/point_cloud.h"
-#include "attention/masked_linear_attention.h"
-#include "attention/masks/block_toeplitz_mask.h"
 #include "geometry/voxel_grid.h"
 #include "support/reference_attention.h"
 #include "support/tensor_assertions.h"
@@ -42,7 +42,8 @@ std::vector<int64_t> as_vector(const torch::Tensor& t) {
 TEST(FarthestPointSampling, MatchesReferencePerCloud) {
   torch::manual_seed(1);
   const auto pos = torch::randn({70, 3}, torch::kDouble);
-  const auto batch = torch::cat({torch::zeros({30}, torch::kLong), torch::ones({40}, torch::kLong)});
+  const auto batch =
+      torch::cat({torch::zeros({30}, torch::kLong), torch::ones({40}, torch::kLong)});
   const auto picked = farthest_point_sampling(pos, batch, 0.25, /*random_start=*/false);
   auto expected = reference_fps(pos.slice(0, 0, 30), 0, 8);  // ceil(0.25·30) = 8
   for (int64_t i : reference_fps(pos.slice(0, 30), 0, 10)) expected.push_back(30 + i);
@@ -97,8 +98,10 @@ TEST(VoxelGrid, VoxelisedCloudsTakeBlockToeplitzMasks) {
   // A 3-D cloud on a 4×3×5 grid: the cell features and the empty-cell padding mask feed
   // BlockToeplitzMask attention, which must equal the dense masked reference.
   torch::manual_seed(3);
-  const auto pos = torch::rand({60, 3}, torch::kDouble) * torch::tensor({3.9, 2.9, 4.9}, torch::kDouble);
-  const auto grid = voxel_grid(pos, VoxelGridOptions({1.0}).grid_shape({4, 3, 5}).origin({0, 0, 0}));
+  const auto pos =
+      torch::rand({60, 3}, torch::kDouble) * torch::tensor({3.9, 2.9, 4.9}, torch::kDouble);
+  const auto grid =
+      voxel_grid(pos, VoxelGridOptions({1.0}).grid_shape({4, 3, 5}).origin({0, 0, 0}));
   const auto [cells, empty] = scatter_to_grid(torch::randn({60, 4}, torch::kDouble), grid);
   attention::BlockToeplitzMask mask(attention::BlockToeplitzMaskOptions(2, grid.shape));
   mask->to(torch::kDouble);
@@ -108,8 +111,13 @@ TEST(VoxelGrid, VoxelisedCloudsTakeBlockToeplitzMasks) {
   }
   const auto phi = (cells.unsqueeze(1).expand({1, 2, 60, 4}).abs() + 0.1).contiguous();
   const auto v = torch::randn({1, 2, 60, 3}, torch::kDouble);
-  const auto out = attention::masked_linear_attention(phi, phi, v, *mask, empty);
-  auto dense = mask->dense(60, torch::kDouble);
+  attention::MaskContext context;
+  context.batch_size = 1;
+  context.length = 60;
+  context.key_padding_mask = empty;
+  const auto op = mask->build(context);
+  const auto out = attention::masked_linear_attention(phi, phi, v, *op, empty);
+  auto dense = op->dense(torch::kDouble);
   dense = dense.masked_fill(empty.view({1, 1, 1, 60}), 0.0);
   EXPECT_TENSOR_CLOSE(out, topo::test::dense_masked_kernel_attention(phi, phi, v, dense),
                       {1e-10, 1e-10});
@@ -121,7 +129,8 @@ TEST(VoxelGrid, NeverDropsPoints) {
                     "at least 3 cells on axis 0");
   EXPECT_THROW_WITH(voxel_grid(pos, VoxelGridOptions({1.0}).origin({1.0, 0.0})),
                     "a point below it on axis 0");
-  EXPECT_THROW_WITH(voxel_grid(pos, VoxelGridOptions({0.0})), "`voxel_size` must be finite and > 0");
+  EXPECT_THROW_WITH(voxel_grid(pos, VoxelGridOptions({0.0})),
+                    "`voxel_size` must be finite and > 0");
 }
 
 TEST(PointCloud, PaddedRoundTripAndRowSplits) {
@@ -140,8 +149,10 @@ TEST(PointCloud, PaddedRoundTripAndRowSplits) {
 TEST(Open3DConversion, RoundTripIsLossless) {
   torch::manual_seed(2);
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
-    PointCloud cloud{torch::randn({100, 3}, dtype), torch::rand({100, 3}, dtype),
-                     torch::nn::functional::normalize(torch::randn({100, 3}, dtype)), {}};
+    PointCloud cloud{torch::randn({100, 3}, dtype),
+                     torch::rand({100, 3}, dtype),
+                     torch::nn::functional::normalize(torch::randn({100, 3}, dtype)),
+                     {}};
     const open3d::geometry::PointCloud o3d = to_open3d(cloud);
     ASSERT_EQ(o3d.points_.size(), 100u);
     EXPECT_EQ(o3d.points_[7].x(), cloud.pos[7][0].item<double>());

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // CSR graphs, Boost algorithms, kernels and Markov processes against dense brute force.
+#include "graph/graph.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,7 +11,6 @@
 
 #include "common/threads.h"
 #include "graph/algorithms.h"
-#include "graph/graph.h"
 #include "graph/graph_kernels.h"
 #include "graph/sparse_operator.h"
 #include "graph/tree.h"
@@ -34,7 +35,8 @@ Graph random_graph(int64_t n, double p, uint64_t seed, bool weighted = true) {
   rows.push_back(n);  // a second component: n — n+1
   cols.push_back(n + 1);
   const auto edges = torch::stack({torch::tensor(rows), torch::tensor(cols)});
-  const auto weights = weighted ? torch::rand({edges.size(1)}, torch::kDouble) + 0.5 : torch::Tensor();
+  const auto weights =
+      weighted ? torch::rand({edges.size(1)}, torch::kDouble) + 0.5 : torch::Tensor();
   return Graph(edges, weights, n + 2);
 }
 
@@ -47,13 +49,15 @@ torch::Tensor all_pairs(const Graph& g, bool hops) {
     d[e[0][a]][e[1][a]] = hops ? 1.0 : g.weight()[a].item<double>();
   }
   d.diagonal().fill_(0);
-  for (int64_t k = 0; k < n; ++k) d = torch::minimum(d, d.select(1, k).unsqueeze(1) + d.select(0, k).unsqueeze(0));
+  for (int64_t k = 0; k < n; ++k)
+    d = torch::minimum(d, d.select(1, k).unsqueeze(1) + d.select(0, k).unsqueeze(0));
   return d;
 }
 
 TEST(Graph, UndirectedEdgesMayBeListedOnceOrTwice) {
   const Graph once(torch::tensor({{0, 1}, {1, 2}}), torch::tensor({2.0, 3.0}));
-  const Graph twice(torch::tensor({{0, 1, 1, 2}, {1, 2, 0, 1}}), torch::tensor({2.0, 3.0, 2.0, 3.0}));
+  const Graph twice(torch::tensor({{0, 1, 1, 2}, {1, 2, 0, 1}}),
+                    torch::tensor({2.0, 3.0, 2.0, 3.0}));
   EXPECT_TRUE(once.edge_index().equal(twice.edge_index()));
   EXPECT_TRUE(once.weight().equal(twice.weight()));
   EXPECT_EQ(once.num_arcs(), 4);
@@ -62,18 +66,25 @@ TEST(Graph, UndirectedEdgesMayBeListedOnceOrTwice) {
   const Graph multi(torch::tensor({{0, 0, 1}, {1, 1, 1}}), torch::tensor({1.0, 2.0, 4.0}), -1, {},
                     GraphOptions().directed(true));
   EXPECT_TENSOR_CLOSE(multi.weight(), torch::tensor({3.0, 4.0}, torch::kDouble));
-  const Graph no_loops(torch::tensor({{0, 1}, {1, 1}}), {}, -1, {}, GraphOptions().self_loops(SelfLoops::kRemove));
+  const Graph no_loops(torch::tensor({{0, 1}, {1, 1}}), {}, -1, {},
+                       GraphOptions().self_loops(SelfLoops::kRemove));
   EXPECT_EQ(no_loops.num_arcs(), 2);
-  const Graph loops(torch::tensor({{0}, {1}}), {}, 3, {}, GraphOptions().self_loops(SelfLoops::kAdd).self_loop_weight(0.5));
+  const Graph loops(torch::tensor({{0}, {1}}), {}, 3, {},
+                    GraphOptions().self_loops(SelfLoops::kAdd).self_loop_weight(0.5));
   EXPECT_EQ(loops.num_arcs(), 5);
 }
 
 TEST(Graph, BadInputGivesClearErrors) {
-  EXPECT_THROW_WITH(Graph(torch::tensor({{0, 5}, {1, 2}}), {}, 3), "`edge_index[0]` must be node ids in [0, 3), got 5");
-  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({-1.0})), "`edge_weight` must be finite and >= 0");
-  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({NAN})), "`edge_weight` must be finite");
-  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({1.0, 2.0})), "one weight per edge");
-  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {2}}), {}, -1, torch::tensor({0, 0, 1})), "edges inside one graph");
+  EXPECT_THROW_WITH(Graph(torch::tensor({{0, 5}, {1, 2}}), {}, 3),
+                    "`edge_index[0]` must be node ids in [0, 3), got 5");
+  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({-1.0})),
+                    "`edge_weight` must be finite and >= 0");
+  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({NAN})),
+                    "`edge_weight` must be finite");
+  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), torch::tensor({1.0, 2.0})),
+                    "one weight per edge");
+  EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {2}}), {}, -1, torch::tensor({0, 0, 1})),
+                    "edges inside one graph");
   EXPECT_THROW_WITH(Graph(torch::tensor({{0}, {1}}), {}, -1, torch::tensor({1, 0})), "sorted");
   EXPECT_THROW_WITH(Graph(torch::tensor({{0, 1}, {1, 0}}), torch::tensor({1.0, 2.0})),
                     "equal in both directions");
@@ -86,8 +97,11 @@ TEST(GraphAlgorithms, DistancesMatchFloydWarshall) {
   const auto hops = all_pairs(g, true);
   const auto bfs = bfs_distances(g, sources).to(torch::kDouble);
   EXPECT_TENSOR_CLOSE(torch::where(torch::isinf(hops), torch::full_like(hops, -1), hops), bfs);
-  const auto finite = [](const torch::Tensor& d) { return torch::where(torch::isinf(d), torch::full_like(d, -1), d); };
-  EXPECT_TENSOR_CLOSE(finite(dijkstra_distances(g, sources)), finite(all_pairs(g, false)), {1e-12, 1e-12});
+  const auto finite = [](const torch::Tensor& d) {
+    return torch::where(torch::isinf(d), torch::full_like(d, -1), d);
+  };
+  EXPECT_TENSOR_CLOSE(finite(dijkstra_distances(g, sources)), finite(all_pairs(g, false)),
+                      {1e-12, 1e-12});
   EXPECT_THROW_WITH(bfs_distances(g, torch::tensor({99})), "`sources` must be node ids in [0, 32)");
 }
 
@@ -102,13 +116,14 @@ TEST(GraphAlgorithms, ComponentsAndMinimumSpanningForest) {
     }
   }
   const auto [edges, weights] = minimum_spanning_tree(g);
-  EXPECT_EQ(edges.size(1), g.num_nodes() - 2);  // two components
+  EXPECT_EQ(edges.size(1), g.num_nodes() - 2);                     // two components
   const auto forest = root_forest(g.num_nodes(), edges, weights);  // throws on a cycle
   // Prim per component, as the oracle of the total weight.
   const auto w = all_pairs(g, false) * 0;  // shape helper
   double prim = 0;
   const auto dense = [&] {
-    auto a = torch::full({g.num_nodes(), g.num_nodes()}, std::numeric_limits<double>::infinity(), torch::kDouble);
+    auto a = torch::full({g.num_nodes(), g.num_nodes()}, std::numeric_limits<double>::infinity(),
+                         torch::kDouble);
     const auto e = g.edge_index();
     for (int64_t k = 0; k < g.num_arcs(); ++k) a[e[0][k]][e[1][k]] = g.weight()[k];
     return a;
@@ -148,7 +163,8 @@ TEST(GraphAlgorithms, RandomSpanningTreesAreUniformAndSeeded) {
     root_forest(4, edges);  // a tree: no cycle
     const auto flat = edges.flatten().contiguous();
     std::vector<std::pair<int64_t, int64_t>> sorted;
-    for (int64_t e = 0; e < 3; ++e) sorted.emplace_back(edges[0][e].item<int64_t>(), edges[1][e].item<int64_t>());
+    for (int64_t e = 0; e < 3; ++e)
+      sorted.emplace_back(edges[0][e].item<int64_t>(), edges[1][e].item<int64_t>());
     std::sort(sorted.begin(), sorted.end());
     std::vector<int64_t> key;
     for (const auto& [a, b] : sorted) {
@@ -171,7 +187,8 @@ TEST(GraphAlgorithms, RandomSpanningTreesAreUniformAndSeeded) {
 
 TEST(GraphKernels, DiffusionMatchesMatrixExponentialWithGradientInTime) {
   const auto g = random_graph(20, 0.2, 4);
-  for (const auto normalization : {Normalization::kSymmetric, Normalization::kRandomWalk, Normalization::kNone}) {
+  for (const auto normalization :
+       {Normalization::kSymmetric, Normalization::kRandomWalk, Normalization::kNone}) {
     const auto w = adjacency_operator(g, normalization);
     const auto x = torch::randn({3, g.num_nodes(), 4}, torch::kDouble);
     const auto t = torch::tensor({0.3, 1.5, 4.0}, torch::kDouble);
@@ -179,12 +196,14 @@ TEST(GraphKernels, DiffusionMatchesMatrixExponentialWithGradientInTime) {
     EXPECT_TENSOR_CLOSE(diffusion(w, t, x), expected, {1e-9, 1e-9});
   }
   const auto laplacian = laplacian_operator(g);
-  EXPECT_TENSOR_CLOSE(diffusion(laplacian, torch::tensor(-0.7, torch::kDouble), torch::eye(g.num_nodes(), torch::kDouble)),
+  EXPECT_TENSOR_CLOSE(diffusion(laplacian, torch::tensor(-0.7, torch::kDouble),
+                                torch::eye(g.num_nodes(), torch::kDouble)),
                       torch::linalg_matrix_exp(-0.7 * laplacian.dense()), {1e-9, 1e-9});
   const auto w = adjacency_operator(g);
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return diffusion(w, in[0], in[1], 1e-14); },
-                   {torch::tensor({0.8, 2.0}, torch::kDouble).requires_grad_(),
-                    torch::randn({2, g.num_nodes(), 2}, torch::kDouble).requires_grad_()});
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) { return diffusion(w, in[0], in[1], 1e-14); },
+      {torch::tensor({0.8, 2.0}, torch::kDouble).requires_grad_(),
+       torch::randn({2, g.num_nodes(), 2}, torch::kDouble).requires_grad_()});
 }
 
 TEST(GraphKernels, RandomWalkKernelAndRegularisedLaplacian) {
@@ -193,19 +212,27 @@ TEST(GraphKernels, RandomWalkKernelAndRegularisedLaplacian) {
   const auto x = torch::randn({g.num_nodes(), 3}, torch::kDouble);
   const auto alpha = torch::tensor({0.5, 0.3, 0.2, 0.1}, torch::kDouble);
   const auto wd = u.dense();
-  const auto expected = 0.5 * x + 0.3 * wd.mm(x) + 0.2 * wd.mm(wd.mm(x)) + 0.1 * wd.mm(wd.mm(wd.mm(x)));
+  const auto expected =
+      0.5 * x + 0.3 * wd.mm(x) + 0.2 * wd.mm(wd.mm(x)) + 0.1 * wd.mm(wd.mm(wd.mm(x)));
   EXPECT_TENSOR_CLOSE(random_walk_kernel(u, alpha, x), expected, {1e-12, 1e-12});
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return random_walk_kernel(u, in[0], in[1]); },
-                   {alpha.clone().requires_grad_(), x.clone().requires_grad_()});
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) { return random_walk_kernel(u, in[0], in[1]); },
+      {alpha.clone().requires_grad_(), x.clone().requires_grad_()});
   const auto sigma = torch::tensor(0.6, torch::kDouble);
   const auto solved = regularized_laplacian(u, sigma, x);
-  EXPECT_TENSOR_CLOSE(solved, torch::linalg_solve(torch::eye(g.num_nodes(), torch::kDouble) - 0.6 * wd, x),
+  EXPECT_TENSOR_CLOSE(solved,
+                      torch::linalg_solve(torch::eye(g.num_nodes(), torch::kDouble) - 0.6 * wd, x),
                       {1e-8, 1e-9});
-  EXPECT_GRADCHECK([&](const std::vector<torch::Tensor>& in) { return regularized_laplacian(u, in[0], in[1], 1e-13); },
-                   {sigma.clone().requires_grad_(), x.clone().requires_grad_()}, {1e-6, 1e-5, 1e-4});
-  EXPECT_THROW_WITH(regularized_laplacian(adjacency_operator(g, Normalization::kRandomWalk), sigma, x),
-                    "symmetric");
-  EXPECT_THROW_WITH(regularized_laplacian(adjacency_operator(g, Normalization::kNone), torch::tensor(5.0, torch::kDouble), x),
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) {
+        return regularized_laplacian(u, in[0], in[1], 1e-13);
+      },
+      {sigma.clone().requires_grad_(), x.clone().requires_grad_()}, {1e-6, 1e-5, 1e-4});
+  EXPECT_THROW_WITH(
+      regularized_laplacian(adjacency_operator(g, Normalization::kRandomWalk), sigma, x),
+      "symmetric");
+  EXPECT_THROW_WITH(regularized_laplacian(adjacency_operator(g, Normalization::kNone),
+                                          torch::tensor(5.0, torch::kDouble), x),
                     "not positive definite");
 }
 
@@ -216,7 +243,8 @@ TEST(GraphKernels, StationaryDistribution) {
   EXPECT_TENSOR_CLOSE(torch::matmul(pi.unsqueeze(0), p).squeeze(0), pi, {1e-12, 1e-12});
   EXPECT_NEAR(pi.sum().item<double>(), 1.0, 1e-12);
   // A directed graph (a cycle with a chord): π P = π by power iteration.
-  const Graph directed(torch::tensor({{0, 1, 2, 3, 0}, {1, 2, 3, 0, 2}}), {}, -1, {}, GraphOptions().directed(true));
+  const Graph directed(torch::tensor({{0, 1, 2, 3, 0}, {1, 2, 3, 0, 2}}), {}, -1, {},
+                       GraphOptions().directed(true));
   const auto pi_d = stationary_distribution(directed);
   const auto p_d = adjacency_operator(directed, Normalization::kRandomWalk).dense();
   EXPECT_TENSOR_CLOSE(torch::matmul(pi_d.unsqueeze(0), p_d).squeeze(0), pi_d, {1e-9, 1e-10});

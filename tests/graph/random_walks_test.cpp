@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Random walks, GKAT frequencies and graph random features: reproducibility and statistics.
+#include "graph/random_walks.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "common/threads.h"
 #include "graph/graph.h"
-#include "graph/random_walks.h"
 #include "graph/sparse_operator.h"
 #include "support/tensor_assertions.h"
 
@@ -19,11 +20,13 @@ Graph ring_with_chords() {
     rows.push_back(i);
     cols.push_back((i + 1) % 10);
   }
-  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{0, 5}, {2, 7}, {0, 3}, {4, 8}}) {
+  for (const auto& [a, b] :
+       std::vector<std::pair<int64_t, int64_t>>{{0, 5}, {2, 7}, {0, 3}, {4, 8}}) {
     rows.push_back(a);
     cols.push_back(b);
   }
-  return Graph(torch::stack({torch::tensor(rows), torch::tensor(cols)}), torch::rand({14}, torch::kDouble) + 0.5);
+  return Graph(torch::stack({torch::tensor(rows), torch::tensor(cols)}),
+               torch::rand({14}, torch::kDouble) + 0.5);
 }
 
 TEST(RandomWalks, FollowEdgesAndAreReproducibleAtAnyThreadCount) {
@@ -59,11 +62,13 @@ TEST(RandomWalks, AntitheticPairsHaltOppositely) {
   const auto g = ring_with_chords();
   torch::manual_seed(4);
   const auto walks = sample_random_walks(
-      g, RandomWalkOptions().walks_per_node(2).max_length(1).halt_probability(0.5).antithetic(true));
+      g,
+      RandomWalkOptions().walks_per_node(2).max_length(1).halt_probability(0.5).antithetic(true));
   // With p = ½ and one step, exactly one walker of each pair halts before moving.
   const auto lengths = walks.length.view({-1, 2});
   EXPECT_TRUE((lengths.sum(1) == 1).all().item<bool>());
-  EXPECT_THROW_WITH(sample_random_walks(g, RandomWalkOptions().walks_per_node(3).antithetic(true)), "even");
+  EXPECT_THROW_WITH(sample_random_walks(g, RandomWalkOptions().walks_per_node(3).antithetic(true)),
+                    "even");
 }
 
 TEST(Gkat, FrequencyMatrixEstimatesTheWalkDistribution) {
@@ -80,7 +85,8 @@ TEST(Gkat, FrequencyMatrixEstimatesTheWalkDistribution) {
   double previous = 1e9;
   for (const int64_t walks : {10, 160, 2560}) {
     torch::manual_seed(5);
-    const auto f = gkat_frequency_matrix(unweighted, RandomWalkOptions().walks_per_node(walks).max_length(length));
+    const auto f = gkat_frequency_matrix(
+        unweighted, RandomWalkOptions().walks_per_node(walks).max_length(length));
     const auto dense = f.dense();
     EXPECT_TENSOR_CLOSE(dense.sum(1), torch::full({10}, double(length + 1), torch::kDouble));
     const double error = ((dense - expected).norm() / expected.norm()).item<double>();
@@ -101,7 +107,9 @@ TEST(GraphRandomFeatures, UnbiasedForTheModulatedKernelWithIndependentWalks) {
     power = power.mm(wd);
   }
   const auto options = RandomWalkOptions().walks_per_node(8).max_length(4).halt_probability(0.3);
-  const auto phi = [&](const SparseFeatures& s) { return torch::einsum("k,kij->ij", {f, s.dense()}); };
+  const auto phi = [&](const SparseFeatures& s) {
+    return torch::einsum("k,kij->ij", {f, s.dense()});
+  };
   torch::manual_seed(6);
   auto sum = torch::zeros({10, 10}, torch::kDouble);
   double at_25 = 0;
@@ -113,7 +121,8 @@ TEST(GraphRandomFeatures, UnbiasedForTheModulatedKernelWithIndependentWalks) {
   const double at_400 = ((sum / 400 - target).norm() / target.norm()).item<double>();
   EXPECT_LT(at_400, at_25 / 2.0) << at_25 << " -> " << at_400;  // expected /4
   EXPECT_LT(at_400, 0.05);
-  EXPECT_TENSOR_CLOSE(self_convolution(torch::tensor({1.0, 2.0, 3.0})), torch::tensor({1.0, 4.0, 10.0, 12.0, 9.0}));
+  EXPECT_TENSOR_CLOSE(self_convolution(torch::tensor({1.0, 2.0, 3.0})),
+                      torch::tensor({1.0, 4.0, 10.0, 12.0, 9.0}));
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The CPU sparse-product kernels against their ATen references, and their first and second
 // derivatives against finite differences.
+#include "graph/sparse_matmul.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "graph/sparse_matmul.h"
 #include "support/gradcheck.h"
 #include "support/tensor_assertions.h"
 
@@ -34,8 +35,12 @@ TEST(SparseMatmul, MatchesReferenceWithRepeatedEdgesAndEmptyRows) {
   // float32 too.
   EXPECT_TENSOR_CLOSE(sparse_matmul(edges, values.to(torch::kFloat), x.to(torch::kFloat), 40),
                       detail::sparse_matmul_reference(edges, values, x, 40).to(torch::kFloat));
-  EXPECT_EQ(sparse_matmul(torch::zeros({2, 0}, torch::kLong), torch::zeros({3, 0}, torch::kDouble), x, 5)
-                .abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(
+      sparse_matmul(torch::zeros({2, 0}, torch::kLong), torch::zeros({3, 0}, torch::kDouble), x, 5)
+          .abs()
+          .sum()
+          .item<double>(),
+      0.0);
 }
 
 TEST(SparseMatmul, FirstAndSecondDerivatives) {

@@ -24,8 +24,8 @@ std::string device_name(const ::testing::TestParamInfo<torch::Device>& info);
 
 }  // namespace topo::test
 
-#define TOPO_INSTANTIATE_DEVICE_TESTS(Suite)                                             \
-  INSTANTIATE_TEST_SUITE_P(Devices, Suite,                                               \
-                           ::testing::Values(torch::Device(torch::kCPU),                 \
-                                             torch::Device(torch::kCUDA, 0)),            \
-                           ::topo::test::device_name)
+#define TOPO_INSTANTIATE_DEVICE_TESTS(Suite)                                         \
+  INSTANTIATE_TEST_SUITE_P(                                                          \
+      Devices, Suite,                                                                \
+      ::testing::Values(torch::Device(torch::kCPU), torch::Device(torch::kCUDA, 0)), \
+      ::topo::test::device_name)

@@ -50,8 +50,7 @@ namespace topo::test {
     std::vector<torch::Tensor> xs = leaves;
     xs[i] = values;
     auto flat = values.view(-1);
-    const auto grad = analytic[n].defined() ? analytic[n].reshape(-1)
-                                            : torch::zeros_like(flat);
+    const auto grad = analytic[n].defined() ? analytic[n].reshape(-1) : torch::zeros_like(flat);
     double worst = 0.0;
     int64_t worst_at = -1;
     double worst_numeric = 0.0, worst_analytic = 0.0;

@@ -26,8 +26,7 @@ TEST(Gradcheck, AcceptsAutogradAndCorrectCustomBackward) {
   const auto w = torch::randn({4, 2}, torch::kFloat64).requires_grad_();
   EXPECT_GRADCHECK([](const std::vector<torch::Tensor>& in) { return in[0].matmul(in[1]).tanh(); },
                    {x, w});
-  EXPECT_GRADCHECK([](const std::vector<torch::Tensor>& in) { return Cube<3>::apply(in[0]); },
-                   {x});
+  EXPECT_GRADCHECK([](const std::vector<torch::Tensor>& in) { return Cube<3>::apply(in[0]); }, {x});
 }
 
 TEST(Gradcheck, CatchesWrongCustomBackward) {

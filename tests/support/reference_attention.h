@@ -11,8 +11,7 @@ namespace topo::test {
 /// `mask` [B|1, H|1, L, S] or undefined (all ones); `key_padding_mask` [B, S] bool, true =
 /// padded (column removed). Rows with zero mass give 0.
 torch::Tensor dense_masked_kernel_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
-                                            const torch::Tensor& v,
-                                            const torch::Tensor& mask = {},
+                                            const torch::Tensor& v, const torch::Tensor& mask = {},
                                             const torch::Tensor& key_padding_mask = {});
 
 /// Exact masked softmax attention softmax(QKᵀ/√d + bias)V, with `bias` [B|1, H|1, L, S] or

@@ -79,9 +79,8 @@ Partition partition(int64_t i, int64_t t, CombinerVariant variant, bool causal, 
       if (vertical) {
         for (int64_t c2 = 0; c2 < cols; ++c2) {
           if (c2 == c) continue;
-          add_region([&](int64_t j) {
-            return j % cols == c2 && (causal ? j / cols < r : j / cols != r);
-          });
+          add_region(
+              [&](int64_t j) { return j % cols == c2 && (causal ? j / cols < r : j / cols != r); });
         }
       } else {
         for (int64_t r2 = 0; r2 < rows; ++r2) {
@@ -95,13 +94,13 @@ Partition partition(int64_t i, int64_t t, CombinerVariant variant, bool causal, 
 }
 
 torch::Tensor single_variant(const torch::Tensor& q_in, const torch::Tensor& k_in,
-                             const attention::CombinerFuncOptions& options, CombinerVariant variant) {
+                             const attention::CombinerFuncOptions& options,
+                             CombinerVariant variant) {
   const auto q = q_in.to(torch::kDouble) / std::sqrt(static_cast<double>(q_in.size(3)));
   const auto k = k_in.to(torch::kDouble);
   const int64_t batch = q.size(0), heads = q.size(1), t = q.size(2);
-  const auto pad = options.key_padding_mask().defined()
-                       ? options.key_padding_mask().cpu()
-                       : torch::zeros({batch, t}, torch::kBool);
+  const auto pad = options.key_padding_mask().defined() ? options.key_padding_mask().cpu()
+                                                        : torch::zeros({batch, t}, torch::kBool);
   const int64_t block = options.block_size() > 0
                             ? options.block_size()
                             : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(t))));

@@ -22,8 +22,8 @@ std::string index_string(int64_t flat, torch::IntArrayRef sizes) {
 }  // namespace
 
 ::testing::AssertionResult tensors_close(const std::string& actual_expr,
-                                         const torch::Tensor& actual,
-                                         const torch::Tensor& expected, Tolerance tol) {
+                                         const torch::Tensor& actual, const torch::Tensor& expected,
+                                         Tolerance tol) {
   if (!actual.defined() || !expected.defined()) {
     return ::testing::AssertionFailure()
            << actual_expr << ": " << (actual.defined() ? "expected" : "actual")
@@ -31,8 +31,7 @@ std::string index_string(int64_t flat, torch::IntArrayRef sizes) {
   }
   if (actual.sizes() != expected.sizes()) {
     return ::testing::AssertionFailure() << actual_expr << ": shape " << actual.sizes()
-                                         << " differs from the expected shape "
-                                         << expected.sizes();
+                                         << " differs from the expected shape " << expected.sizes();
   }
   const auto type = actual.scalar_type();
   double rtol = 1e-2, atol = 1e-3;
@@ -70,8 +69,7 @@ std::string index_string(int64_t flat, torch::IntArrayRef sizes) {
       << index_string(worst_abs, actual.sizes()) << ": actual " << a[worst_abs].item<double>()
       << ", expected " << e[worst_abs].item<double>() << "\n  max rel error "
       << rel_err[worst_rel].item<double>() << " at " << index_string(worst_rel, actual.sizes())
-      << ": actual " << a[worst_rel].item<double>() << ", expected "
-      << e[worst_rel].item<double>();
+      << ": actual " << a[worst_rel].item<double>() << ", expected " << e[worst_rel].item<double>();
   return ::testing::AssertionFailure() << out.str();
 }
 

@@ -21,8 +21,8 @@ struct Tolerance {
 /// (NaNs must be in the same places). The failure message gives shape, dtype, device, the
 /// number of mismatches and the largest absolute and relative errors with their indices.
 ::testing::AssertionResult tensors_close(const std::string& actual_expr,
-                                         const torch::Tensor& actual,
-                                         const torch::Tensor& expected, Tolerance tol = {});
+                                         const torch::Tensor& actual, const torch::Tensor& expected,
+                                         Tolerance tol = {});
 
 }  // namespace topo::test
 
@@ -33,17 +33,17 @@ struct Tolerance {
   ASSERT_TRUE(::topo::test::tensors_close(#actual, (actual), __VA_ARGS__))
 
 /// Expects `statement` to throw a std::exception whose what() contains `substring`.
-#define EXPECT_THROW_WITH(statement, substring)                                               \
-  do {                                                                                        \
-    try {                                                                                     \
-      (void)(statement);                                                                      \
-      ADD_FAILURE() << "Expected `" #statement "` to throw an error containing \""           \
-                    << (substring) << "\", but it did not throw";                             \
-    } catch (const std::exception& error__) {                                                 \
-      const std::string message__ = error__.what();                                           \
-      EXPECT_NE(message__.find(substring), std::string::npos)                                 \
-          << "`" #statement "` threw, but the message does not contain \"" << (substring)     \
-          << "\":\n"                                                                          \
-          << message__;                                                                       \
-    }                                                                                         \
+#define EXPECT_THROW_WITH(statement, substring)                                                   \
+  do {                                                                                            \
+    try {                                                                                         \
+      (void)(statement);                                                                          \
+      ADD_FAILURE() << "Expected `" #statement "` to throw an error containing \"" << (substring) \
+                    << "\", but it did not throw";                                                \
+    } catch (const std::exception& error__) {                                                     \
+      const std::string message__ = error__.what();                                               \
+      EXPECT_NE(message__.find(substring), std::string::npos)                                     \
+          << "`" #statement "` threw, but the message does not contain \"" << (substring)         \
+          << "\":\n"                                                                              \
+          << message__;                                                                           \
+    }                                                                                             \
   } while (false)

@@ -44,7 +44,8 @@ TEST(TensorsClose, RejectsShapeMismatchNanAndUndefined) {
 }
 
 TEST(ExpectThrowWith, MatchesSubstring) {
-  EXPECT_THROW_WITH([] { TORCH_CHECK(false, "f: `x` must be positive"); }(), "`x` must be positive");
+  EXPECT_THROW_WITH([] { TORCH_CHECK(false, "f: `x` must be positive"); }(),
+                    "`x` must be positive");
 }
 
 }  // namespace

@@ -57,6 +57,25 @@ text = open("/usr/share/RDKit/Contrib/Fastcluster/testdata/cdk2.sdf").read()
 records = text.split("$$$$\n")[:5]
 open("cdk2_head.sdf", "w").write("$$$$\n".join(records) + "$$$$\n")
 
+# A malformed SDF for the bond-count check: the first cdk2 record with its last bond line
+# ("17 30") removed, so the bond block holds 30 of the 31 bonds its counts line declares.
+record = records[0].split("\n")
+assert record[64].split() == ["17", "30", "1", "0", "0", "0"] and record[65] == "M  END"
+del record[64]
+open("truncated_bonds.sdf", "w").write("\n".join(record) + "$$$$\n")
+
+# Malformed clouds for the finiteness check: the first 5 vertices of meshes/eight.off as an
+# ASCII PLY with point 3's y set to nan, and as XYZ with point 2's z set to inf.
+def first_vertices():
+    return [l.split() for l in open(os.path.join(data, "meshes", "eight.off")).read().splitlines()[2:7]]
+v = first_vertices(); v[3][1] = "nan"
+with open("nan_point.ply", "w") as f:
+    f.write("ply\nformat ascii 1.0\nelement vertex %d\nproperty float x\nproperty float y\nproperty float z\nend_header\n" % len(v))
+    for p in v: f.write(" ".join(p) + "\n")
+v = first_vertices(); v[2][2] = "inf"
+with open("inf_point.xyz", "w") as f:
+    for p in v: f.write(" ".join(p) + "\n")
+
 # MNIST: the first 200 digits, re-encoded as gzip IDX with the counts adjusted.
 images = gzip.open(os.path.join(data, "mnist_10k", "images-idx3-ubyte.gz")).read()
 labels = gzip.open(os.path.join(data, "mnist_10k", "labels-idx1-ubyte.gz")).read()

@@ -18,7 +18,7 @@
 
 #include "datasets/batching.h"
 
-namespace topo::models {
+namespace topo::training {
 
 struct TrainerOptions {
   TORCH_ARG(int64_t, epochs) = 10;
@@ -39,8 +39,10 @@ struct TrainerOptions {
   TORCH_ARG(bool, resume) = false;
   TORCH_ARG(std::string, metrics_csv) = "";
   TORCH_ARG(std::string, metrics_json) = "";
-  /// Progress line on stderr.
+  /// Live progress line on stderr (rewritten in place during an epoch).
   TORCH_ARG(bool, progress) = true;
+  /// One line per finished epoch on stderr (loss, metrics, time), independent of `progress`.
+  TORCH_ARG(bool, log_epochs) = true;
   TORCH_ARG(std::string, metric_name) = "accuracy";
 };
 
@@ -50,6 +52,9 @@ struct StepOutput {
   torch::Tensor loss;
   double metric_sum = 0;
   int64_t count = 0;
+  /// The metric's own denominator when it is not `count` (e.g. force components for a force
+  /// MAE); 0 means `count`.
+  double metric_count = 0;
   /// Further metrics, each reported as Σ sum / Σ count over the epoch (its square root when
   /// `root_mean`: an RMSE from summed squared errors), e.g. a force MAE over all components.
   struct Extra {
@@ -103,4 +108,4 @@ class Trainer {
   std::unique_ptr<State> state_;
 };
 
-}  // namespace topo::models
+}  // namespace topo::training

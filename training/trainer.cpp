@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "models/trainer.h"
+#include "training/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -16,7 +16,7 @@
 #include "common/check.h"
 #include "datasets/file_io.h"
 
-namespace topo::models {
+namespace topo::training {
 
 struct Trainer::State {
   std::unique_ptr<torch::optim::AdamW> optimizer;
@@ -29,13 +29,15 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainerOptions option
     : model_(std::move(model)), options_(std::move(options)), state_(std::make_unique<State>()) {
   TOPO_CHECK_ARG(model_ != nullptr, "Trainer", "model", "a module", "null");
   TOPO_CHECK_ARG(options_.epochs() >= 1, "Trainer", "epochs", ">= 1", options_.epochs());
-  TOPO_CHECK_ARG(options_.learning_rate() > 0, "Trainer", "learning_rate", "> 0", options_.learning_rate());
-  TOPO_CHECK_ARG(options_.schedule() == "cosine" || options_.schedule() == "constant", "Trainer", "schedule",
-                 "\"cosine\" or \"constant\"", "\"" + options_.schedule() + "\"");
-  TOPO_CHECK_ARG(options_.warmup_fraction() >= 0 && options_.warmup_fraction() < 1, "Trainer", "warmup_fraction",
-                 "in [0, 1)", options_.warmup_fraction());
+  TOPO_CHECK_ARG(options_.learning_rate() > 0, "Trainer", "learning_rate", "> 0",
+                 options_.learning_rate());
+  TOPO_CHECK_ARG(options_.schedule() == "cosine" || options_.schedule() == "constant", "Trainer",
+                 "schedule", "\"cosine\" or \"constant\"", "\"" + options_.schedule() + "\"");
+  TOPO_CHECK_ARG(options_.warmup_fraction() >= 0 && options_.warmup_fraction() < 1, "Trainer",
+                 "warmup_fraction", "in [0, 1)", options_.warmup_fraction());
   state_->optimizer = std::make_unique<torch::optim::AdamW>(
-      model_->parameters(), torch::optim::AdamWOptions(options_.learning_rate()).weight_decay(options_.weight_decay()));
+      model_->parameters(),
+      torch::optim::AdamWOptions(options_.learning_rate()).weight_decay(options_.weight_decay()));
   if (options_.resume() && std::filesystem::exists(options_.checkpoint_path())) load_checkpoint();
 }
 
@@ -44,7 +46,8 @@ Trainer::~Trainer() = default;
 int64_t Trainer::start_epoch() const { return state_->next_epoch; }
 
 double Trainer::learning_rate_at(int64_t step, int64_t total_steps) const {
-  const double warmup = std::max(1.0, options_.warmup_fraction() * static_cast<double>(total_steps));
+  const double warmup =
+      std::max(1.0, options_.warmup_fraction() * static_cast<double>(total_steps));
   if (step < warmup) return options_.learning_rate() * (step + 1) / warmup;
   if (options_.schedule() == "constant") return options_.learning_rate();
   const double progress = (step - warmup) / std::max(1.0, total_steps - warmup);
@@ -54,14 +57,18 @@ double Trainer::learning_rate_at(int64_t step, int64_t total_steps) const {
 namespace {
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  for (auto& group : optimizer.param_groups())
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 }
 
 std::string format_seconds(double s) {
   char buffer[32];
-  if (s >= 3600) std::snprintf(buffer, sizeof(buffer), "%dh%02dm", int(s / 3600), int(s / 60) % 60);
-  else if (s >= 60) std::snprintf(buffer, sizeof(buffer), "%dm%02ds", int(s / 60), int(s) % 60);
-  else std::snprintf(buffer, sizeof(buffer), "%.0fs", s);
+  if (s >= 3600)
+    std::snprintf(buffer, sizeof(buffer), "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buffer, sizeof(buffer), "%dm%02ds", int(s / 60), int(s) % 60);
+  else
+    std::snprintf(buffer, sizeof(buffer), "%.0fs", s);
   return buffer;
 }
 
@@ -70,7 +77,8 @@ struct ExtraTotals {
   std::vector<StepOutput::Extra> totals;
   void add(const std::vector<StepOutput::Extra>& extra) {
     for (const auto& e : extra) {
-      auto it = std::find_if(totals.begin(), totals.end(), [&](const auto& t) { return t.name == e.name; });
+      auto it = std::find_if(totals.begin(), totals.end(),
+                             [&](const auto& t) { return t.name == e.name; });
       if (it == totals.end()) {
         totals.push_back(e);
       } else {
@@ -120,7 +128,7 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     const auto start = clock::now();
     model_->train();
     train.start_epoch(epoch);
-    double loss_sum = 0, metric_sum = 0;
+    double loss_sum = 0, metric_sum = 0, metric_count = 0;
     int64_t count = 0, batches = 0;
     ExtraTotals extra;
     while (auto batch = train.next()) {
@@ -130,33 +138,38 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       const auto out = step(*batch);
       const double loss = out.loss.item<double>();
       if (!std::isfinite(loss)) {
-        throw std::runtime_error(c10::str("Trainer: training stopped because the loss is ", loss, " at epoch ", epoch + 1,
-                                          ", batch ", batches + 1, " (global step ", state_->global_step + 1,
+        throw std::runtime_error(c10::str("Trainer: training stopped because the loss is ", loss,
+                                          " at epoch ", epoch + 1, ", batch ", batches + 1,
+                                          " (global step ", state_->global_step + 1,
                                           "); lower the learning rate or check the inputs"));
       }
       out.loss.backward();
-      if (options_.grad_clip() > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.grad_clip());
+      if (options_.grad_clip() > 0)
+        torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.grad_clip());
       state_->optimizer->step();
       ++state_->global_step;
       ++batches;
       loss_sum += loss * out.count;
       metric_sum += out.metric_sum;
+      metric_count += out.metric_count > 0 ? out.metric_count : static_cast<double>(out.count);
       count += out.count;
       extra.add(out.extra);
       if (options_.progress()) {
         const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
         const int width = 24, filled = static_cast<int>(width * batches / per_epoch);
-        std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %s %.4f eta %s   ", (long long)epoch + 1,
-                     (long long)options_.epochs(), std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-                     (long long)batches, (long long)per_epoch, loss_sum / std::max<int64_t>(count, 1),
-                     options_.metric_name().c_str(), metric_sum / std::max<int64_t>(count, 1),
+        std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %s %.4f eta %s   ",
+                     (long long)epoch + 1, (long long)options_.epochs(),
+                     std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+                     (long long)batches, (long long)per_epoch,
+                     loss_sum / std::max<int64_t>(count, 1), options_.metric_name().c_str(),
+                     metric_sum / std::max(metric_count, 1.0),
                      format_seconds(elapsed / batches * (per_epoch - batches)).c_str());
       }
     }
     EpochRecord record;
     record.epoch = epoch + 1;
     record.train_loss = loss_sum / std::max<int64_t>(count, 1);
-    record.train_metric = metric_sum / std::max<int64_t>(count, 1);
+    record.train_metric = metric_sum / std::max(metric_count, 1.0);
     record.learning_rate = learning_rate_at(state_->global_step - 1, total_steps);
     record.extra = extra.values("train_");
     if (validation != nullptr) {
@@ -166,15 +179,17 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       for (const auto& [name, value] : eval.extra) record.extra.emplace_back("val_" + name, value);
     }
     record.seconds = std::chrono::duration<double>(clock::now() - start).count();
-    if (options_.progress()) {
+    if (options_.log_epochs()) {
       std::string others;
       for (const auto& [name, value] : record.extra) {
         if (name.rfind("val_", 0) == 0) others += c10::str("  ", name, " ", value);
       }
-      std::fprintf(stderr, "\repoch %lld/%lld  loss %.4f  %s %.4f  val loss %.4f  val %s %.4f%s  (%s)%20s\n",
-                   (long long)record.epoch, (long long)options_.epochs(), record.train_loss, options_.metric_name().c_str(),
-                   record.train_metric, record.validation_loss, options_.metric_name().c_str(), record.validation_metric,
-                   others.c_str(), format_seconds(record.seconds).c_str(), "");
+      std::fprintf(
+          stderr, "%sepoch %lld/%lld  loss %.4f  %s %.4f  val loss %.4f  val %s %.4f%s  (%s)%20s\n",
+          options_.progress() ? "\r" : "", (long long)record.epoch, (long long)options_.epochs(),
+          record.train_loss, options_.metric_name().c_str(), record.train_metric,
+          record.validation_loss, options_.metric_name().c_str(), record.validation_metric,
+          others.c_str(), format_seconds(record.seconds).c_str(), "");
     }
     records.push_back(record);
     state_->history.push_back(record);
@@ -183,8 +198,9 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     bool stop = false;
     if (validation != nullptr) {
       const double m = record.validation_metric;
-      const bool better = std::isnan(state_->best_metric) ||
-                          (options_.higher_is_better() ? m > state_->best_metric : m < state_->best_metric);
+      const bool better =
+          std::isnan(state_->best_metric) ||
+          (options_.higher_is_better() ? m > state_->best_metric : m < state_->best_metric);
       if (better) {
         state_->best_metric = m;
         state_->epochs_without_improvement = 0;
@@ -198,13 +214,13 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     const auto names = extra_names(state_->history);
     if (!options_.metrics_csv().empty()) {
       std::ostringstream csv;
-      csv << "epoch,train_loss,train_" << options_.metric_name() << ",val_loss,val_" << options_.metric_name()
-          << ",learning_rate,seconds";
+      csv << "epoch,train_loss,train_" << options_.metric_name() << ",val_loss,val_"
+          << options_.metric_name() << ",learning_rate,seconds";
       for (const auto& name : names) csv << ',' << name;
       csv << '\n' << std::setprecision(8);
       for (const auto& r : state_->history) {
-        csv << r.epoch << ',' << r.train_loss << ',' << r.train_metric << ',' << r.validation_loss << ','
-            << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds;
+        csv << r.epoch << ',' << r.train_loss << ',' << r.train_metric << ',' << r.validation_loss
+            << ',' << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds;
         for (const auto& name : names) csv << ',' << extra_value(r, name);
         csv << '\n';
       }
@@ -215,14 +231,18 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       json << "[" << std::setprecision(8);
       for (size_t i = 0; i < state_->history.size(); ++i) {
         const auto& r = state_->history[i];
-        json << (i ? ",\n " : "\n ") << "{\"epoch\": " << r.epoch << ", \"train_loss\": " << r.train_loss
-             << ", \"train_" << options_.metric_name() << "\": " << r.train_metric << ", \"val_loss\": " << r.validation_loss
-             << ", \"val_" << options_.metric_name() << "\": " << r.validation_metric << ", \"learning_rate\": "
-             << r.learning_rate << ", \"seconds\": " << r.seconds;
+        json << (i ? ",\n " : "\n ") << "{\"epoch\": " << r.epoch
+             << ", \"train_loss\": " << r.train_loss << ", \"train_" << options_.metric_name()
+             << "\": " << r.train_metric << ", \"val_loss\": " << r.validation_loss << ", \"val_"
+             << options_.metric_name() << "\": " << r.validation_metric
+             << ", \"learning_rate\": " << r.learning_rate << ", \"seconds\": " << r.seconds;
         for (const auto& name : names) {
           const double value = extra_value(r, name);
           json << ", \"" << name << "\": ";
-          if (std::isfinite(value)) json << value; else json << "null";
+          if (std::isfinite(value))
+            json << value;
+          else
+            json << "null";
         }
         json << "}";
       }
@@ -230,8 +250,9 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       datasets::write_file_atomically(options_.metrics_json(), json.str());
     }
     if (stop) {
-      if (options_.progress()) std::fprintf(stderr, "early stopping: no better validation %s for %lld epochs\n",
-                                            options_.metric_name().c_str(), (long long)options_.early_stopping_patience());
+      if (options_.log_epochs())
+        std::fprintf(stderr, "early stopping: no better validation %s for %lld epochs\n",
+                     options_.metric_name().c_str(), (long long)options_.early_stopping_patience());
       break;
     }
   }
@@ -244,18 +265,19 @@ Evaluation Trainer::evaluate(const StepFunction& step, datasets::DataLoader& loa
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
   Evaluation result;
-  double loss_sum = 0, metric_sum = 0;
+  double loss_sum = 0, metric_sum = 0, metric_count = 0;
   ExtraTotals extra;
   while (auto batch = loader.next()) {
     const auto out = step(*batch);
     loss_sum += out.loss.item<double>() * out.count;
     metric_sum += out.metric_sum;
+    metric_count += out.metric_count > 0 ? out.metric_count : static_cast<double>(out.count);
     result.count += out.count;
     extra.add(out.extra);
   }
   result.extra = extra.values("");
   result.loss = loss_sum / std::max<int64_t>(result.count, 1);
-  result.metric = metric_sum / std::max<int64_t>(result.count, 1);
+  result.metric = metric_sum / std::max(metric_count, 1.0);
   model_->train(was_training);
   return result;
 }
@@ -274,8 +296,8 @@ void Trainer::save_checkpoint(int64_t next_epoch) const {
   archive.write("rng_state", at::detail::getDefaultCPUGenerator().get_state());
   std::vector<double> history;
   for (const auto& r : state_->history) {
-    history.insert(history.end(), {double(r.epoch), r.train_loss, r.train_metric, r.validation_loss, r.validation_metric,
-                                   r.learning_rate, r.seconds});
+    history.insert(history.end(), {double(r.epoch), r.train_loss, r.train_metric, r.validation_loss,
+                                   r.validation_metric, r.learning_rate, r.seconds});
   }
   archive.write("history", torch::tensor(history, torch::kDouble));
   // Extra metrics: their names (newline-separated bytes) and an [epochs, names] table.
@@ -286,7 +308,8 @@ void Trainer::save_checkpoint(int64_t next_epoch) const {
   for (const auto& r : state_->history) {
     for (const auto& name : names) table.push_back(extra_value(r, name));
   }
-  archive.write("history_extra_names", torch::tensor(std::vector<int64_t>(joined.begin(), joined.end()), torch::kLong));
+  archive.write("history_extra_names",
+                torch::tensor(std::vector<int64_t>(joined.begin(), joined.end()), torch::kLong));
   archive.write("history_extra", torch::tensor(table, torch::kDouble));
   std::ostringstream bytes;
   archive.save_to(bytes);
@@ -298,7 +321,9 @@ void Trainer::load_checkpoint() {
   try {
     archive.load_from(options_.checkpoint_path());
   } catch (const c10::Error& e) {
-    throw std::runtime_error(options_.checkpoint_path() + ": not a readable topoformer checkpoint (" + e.what_without_backtrace() + ")");
+    throw std::runtime_error(options_.checkpoint_path() +
+                             ": not a readable topoformer checkpoint (" +
+                             e.what_without_backtrace() + ")");
   }
   torch::serialize::InputArchive model_archive, optimizer_archive;
   archive.read("model", model_archive);
@@ -320,11 +345,14 @@ void Trainer::load_checkpoint() {
   const auto t = read("history");
   const auto h = t.view({-1, 7});
   for (int64_t i = 0; i < h.size(0); ++i) {
-    state_->history.push_back({static_cast<int64_t>(h[i][0].item<double>()), h[i][1].item<double>(), h[i][2].item<double>(),
-                               h[i][3].item<double>(), h[i][4].item<double>(), h[i][5].item<double>(), h[i][6].item<double>()});
+    state_->history.push_back({static_cast<int64_t>(h[i][0].item<double>()), h[i][1].item<double>(),
+                               h[i][2].item<double>(), h[i][3].item<double>(),
+                               h[i][4].item<double>(), h[i][5].item<double>(),
+                               h[i][6].item<double>()});
   }
   torch::Tensor names_bytes, table;
-  if (archive.try_read("history_extra_names", names_bytes) && archive.try_read("history_extra", table)) {
+  if (archive.try_read("history_extra_names", names_bytes) &&
+      archive.try_read("history_extra", table)) {
     std::vector<std::string> names;
     std::string current;
     for (int64_t i = 0; i < names_bytes.numel(); ++i) {
@@ -337,7 +365,8 @@ void Trainer::load_checkpoint() {
       }
     }
     if (!names.empty()) {
-      const auto rows = table.view({static_cast<int64_t>(state_->history.size()), static_cast<int64_t>(names.size())});
+      const auto rows = table.view(
+          {static_cast<int64_t>(state_->history.size()), static_cast<int64_t>(names.size())});
       for (size_t i = 0; i < state_->history.size(); ++i) {
         for (size_t j = 0; j < names.size(); ++j) {
           const double value = rows[i][j].item<double>();
@@ -348,4 +377,4 @@ void Trainer::load_checkpoint() {
   }
 }
 
-}  // namespace topo::models
+}  // namespace topo::training

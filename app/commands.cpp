@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "app/commands.h"
+
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/task.h"
+#include "common/threads.h"
+#include "datasets/batching.h"
+#include "datasets/file_io.h"
+#include "training/plots.h"
+
+namespace topo::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+void set_threads(const RunConfig& c) {
+  if (c.integer("threads") > 0) {
+    topo::set_num_threads(c.integer("threads"));
+  } else {
+    topo::set_num_threads();
+  }
+}
+
+datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const RunConfig& c,
+                            const datasets::Transform& augmentation) {
+  datasets::DataLoaderOptions o;
+  o.batch_size = c.integer("batch_size");
+  o.shuffle = static_cast<bool>(augmentation);
+  o.seed = static_cast<uint64_t>(c.integer("seed"));
+  o.num_workers = c.integer("workers");
+  o.transform = augmentation;
+  return datasets::DataLoader(std::make_shared<const std::vector<datasets::Sample>>(samples), o);
+}
+
+training::TrainerOptions trainer_options(const RunConfig& c, const TaskRun& run) {
+  const auto out = fs::path(c.text("out"));
+  return training::TrainerOptions()
+      .epochs(c.integer("epochs"))
+      .learning_rate(c.real("lr"))
+      .weight_decay(c.real("weight_decay"))
+      .warmup_fraction(c.real("warmup"))
+      .grad_clip(c.real("grad_clip"))
+      .early_stopping_patience(c.integer("patience"))
+      .higher_is_better(run.higher_is_better)
+      .metric_name(run.metric)
+      .checkpoint_path((out / "checkpoint.pt").string())
+      .resume(c.flag("resume"))
+      .metrics_csv((out / "metrics.csv").string())
+      .metrics_json((out / "metrics.json").string())
+      .progress(c.flag("progress"));
+}
+
+void print_test(const TaskRun& run, const training::Evaluation& test, const std::string& suffix) {
+  std::string extra;
+  for (const auto& [name, value] : test.extra) extra += c10::str(", ", name, ": ", value);
+  std::printf("test %s: %.4f%s (%lld samples%s), test loss %.4f%s\n", run.metric.c_str(),
+              test.metric, extra.c_str(), (long long)test.count,
+              run.baseline ? c10::str("; baseline ", *run.baseline).c_str() : "", test.loss,
+              suffix.c_str());
+}
+
+/// <out>/config.json as (settings, recorded), with `overrides` applied on top.
+std::pair<RunConfig, nlohmann::json> read_run(const std::string& out, const RunConfig& overrides) {
+  const auto path = (fs::path(out) / "config.json").string();
+  if (!fs::exists(path))
+    throw std::runtime_error(path + ": no such file (is --out the folder of a training run?)");
+  RunConfig config;
+  config.read_file(path);
+  config.set("out", out, "--out");
+  for (const auto& key : overrides.given_keys()) config.set(key, overrides.get(key), "--" + key);
+  config.validate();
+  const auto saved = nlohmann::json::parse(datasets::read_file(path));
+  return {config, saved.value("recorded", nlohmann::json::object())};
+}
+
+/// Loads <out>/checkpoint.pt into `model`.
+void load_trained(const std::shared_ptr<torch::nn::Module>& model, const std::string& out) {
+  const auto checkpoint = (fs::path(out) / "checkpoint.pt").string();
+  training::Trainer trainer(
+      model, training::TrainerOptions().checkpoint_path(checkpoint).resume(true).progress(false));
+  if (trainer.start_epoch() == 0) throw std::runtime_error(checkpoint + ": no checkpoint to load");
+  model->eval();
+}
+
+}  // namespace
+
+std::string error_message(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e))
+    return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+int train(const RunConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  config.validate();
+  set_threads(config);
+  const auto out = fs::path(config.text("out"));
+  fs::create_directories(out);
+  const auto& task = app::task(config.text("task"));
+  auto run = task.prepare(config);
+  nlohmann::json saved = config.to_json();
+  saved["recorded"] = run.recorded;
+  const auto config_path = (out / "config.json").string();
+  if (config.flag("resume") && fs::exists(config_path)) {
+    // A resumed run must be the run that wrote the checkpoint: compare before touching anything.
+    const auto previous = nlohmann::json::parse(datasets::read_file(config_path));
+    for (const char* part : {"data", "model", "recorded"}) {
+      const auto before = previous.value(part, nlohmann::json::object()),
+                 now = saved.value(part, nlohmann::json::object());
+      for (auto it = now.begin(); it != now.end(); ++it) {
+        if (std::string(part) == "data" && (it.key() == "workers" || it.key() == "data")) continue;
+        if (!before.contains(it.key()) || before[it.key()] != it.value()) {
+          throw std::runtime_error(
+              "--resume: " + config_path + " has " + part + "." + it.key() + " = " +
+              (before.contains(it.key()) ? before[it.key()].dump() : std::string("(none)")) +
+              ", this run " + it.value().dump() + "; resume with the run's own settings");
+        }
+      }
+    }
+  }
+  datasets::write_file_atomically(config_path, saved.dump(2) + "\n");
+  std::cerr << "topoformer: " << run.train.size() << " training, " << run.validation.size()
+            << " validation, " << run.test.size() << " test samples; " << topo::parallel_info()
+            << "\n";
+  training::Trainer trainer(run.model, trainer_options(config, run));
+  auto train_loader = loader(run.train, config, run.augmentation);
+  auto validation_loader = loader(run.validation, config, {});
+  auto test_loader = loader(run.test, config, {});
+  trainer.fit(run.step, train_loader, &validation_loader);
+  training::plot_learning_curves(
+      (out / "metrics.csv").string(), (out / "learning_curves.png").string(),
+      config.text("task") + " (" + config.text("dataset") + ")", run.baseline);
+  if (run.draw) run.draw(out.string());
+  const auto test = trainer.evaluate(run.step, test_loader);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  print_test(run, test, c10::str(", ", static_cast<int64_t>(seconds), " s"));
+  std::printf(
+      "outputs in %s: config.json, checkpoint.pt, metrics.csv, metrics.json, "
+      "learning_curves.png%s\n",
+      out.string().c_str(), run.draw ? ", rpe_layer1.png" : "");
+  return 0;
+}
+
+int evaluate(const std::string& out, const RunConfig& overrides) {
+  auto [config, recorded] = read_run(out, overrides);
+  set_threads(config);
+  auto run = app::task(config.text("task")).prepare(config);
+  load_trained(run.model, out);
+  training::Trainer trainer(run.model,
+                            training::TrainerOptions().progress(false).metric_name(run.metric));
+  auto test_loader = loader(run.test, config, {});
+  print_test(run, trainer.evaluate(run.step, test_loader), "");
+  return 0;
+}
+
+int predict(const std::string& out, const std::string& input, const RunConfig& overrides) {
+  auto [config, recorded] = read_run(out, overrides);
+  set_threads(config);
+  const auto& task = app::task(config.text("task"));
+  auto model = task.build_model(config, recorded);
+  load_trained(model, out);
+  task.predict(config, recorded, *model, input);
+  return 0;
+}
+
+}  // namespace topo::app

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+/// \file
+/// The `topoformer` subcommands over a run configuration: train, eval and predict.
+#pragma once
+
+#include <exception>
+#include <string>
+
+#include "app/run_config.h"
+
+namespace topo::app {
+
+/// Trains the configured task in config.text("out") (config.json, checkpoint.pt, metrics.csv,
+/// metrics.json, learning_curves.png, rpe_layer1.png) and evaluates the test split.
+int train(const RunConfig& config);
+/// The test metric of <out>/checkpoint.pt, the model rebuilt from <out>/config.json. `overrides`
+/// may give the data's location and how to run (data, batch_size, workers, threads).
+int evaluate(const std::string& out, const RunConfig& overrides);
+/// Predictions of the run in `out` for `input` (a file or folder, by task).
+int predict(const std::string& out, const std::string& input, const RunConfig& overrides);
+
+/// The message of an exception without a C++ backtrace (c10 errors carry one).
+std::string error_message(const std::exception& e);
+
+}  // namespace topo::app
