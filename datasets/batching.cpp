@@ -24,12 +24,15 @@ int64_t Sample::num_nodes() const {
 namespace {
 
 /// Stacks a field over samples: all defined or all undefined, else an error naming the field.
-std::vector<torch::Tensor> field(const std::vector<Sample>& samples, torch::Tensor Sample::*member, const char* name) {
+std::vector<torch::Tensor> field(const std::vector<Sample>& samples, torch::Tensor Sample::*member,
+                                 const char* name) {
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < samples.size(); ++i) {
     const auto& t = samples[i].*member;
-    TOPO_CHECK_ARG(t.defined() == (samples[0].*member).defined(), "collate", std::string("samples[") + std::to_string(i) + "]." + name,
-                   (samples[0].*member).defined() ? "defined (as in samples[0])" : "undefined (as in samples[0])",
+    TOPO_CHECK_ARG(t.defined() == (samples[0].*member).defined(), "collate",
+                   std::string("samples[") + std::to_string(i) + "]." + name,
+                   (samples[0].*member).defined() ? "defined (as in samples[0])"
+                                                  : "undefined (as in samples[0])",
                    t.defined() ? "a tensor" : "undefined");
     if (t.defined()) out.push_back(t);
   }
@@ -51,16 +54,22 @@ Batch collate(const std::vector<Sample>& samples) {
   for (const auto& s : samples) counts.push_back(s.num_nodes());
   out.ptr = torch::zeros({out.num_graphs + 1}, torch::kLong);
   out.ptr.slice(0, 1).copy_(torch::tensor(counts, torch::kLong).cumsum(0));
-  out.batch = torch::repeat_interleave(torch::arange(out.num_graphs), torch::tensor(counts, torch::kLong));
+  out.batch =
+      torch::repeat_interleave(torch::arange(out.num_graphs), torch::tensor(counts, torch::kLong));
   for (auto [member, name] : std::vector<std::pair<torch::Tensor Sample::*, const char*>>{
-           {&Sample::pos, "pos"}, {&Sample::x, "x"}, {&Sample::z, "z"}, {&Sample::forces, "forces"}, {&Sample::edge_attr, "edge_attr"}}) {
+           {&Sample::pos, "pos"},
+           {&Sample::x, "x"},
+           {&Sample::z, "z"},
+           {&Sample::forces, "forces"},
+           {&Sample::edge_attr, "edge_attr"}}) {
     const auto parts = field(samples, member, name);
     if (!parts.empty()) out.data.*member = torch::cat(parts, 0);
   }
   const auto edges = field(samples, &Sample::edge_index, "edge_index");
   if (!edges.empty()) {
     std::vector<torch::Tensor> shifted;
-    for (size_t i = 0; i < edges.size(); ++i) shifted.push_back(edges[i] + out.ptr[i].item<int64_t>());
+    for (size_t i = 0; i < edges.size(); ++i)
+      shifted.push_back(edges[i] + out.ptr[i].item<int64_t>());
     out.data.edge_index = torch::cat(shifted, 1);
   }
   out.data.y = stack_targets(field(samples, &Sample::y, "y"));
@@ -74,10 +83,14 @@ PaddedBatch collate_padded(const std::vector<Sample>& samples) {
   for (const auto& s : samples) longest = std::max(longest, s.num_nodes());
   PaddedBatch out;
   out.key_padding_mask = torch::ones({b, longest}, torch::kBool);
-  for (int64_t i = 0; i < b; ++i) out.key_padding_mask[i].slice(0, 0, samples[i].num_nodes()).fill_(false);
-  for (auto [member, target, name] : std::vector<std::tuple<torch::Tensor Sample::*, torch::Tensor PaddedBatch::*, const char*>>{
-           {&Sample::pos, &PaddedBatch::pos, "pos"}, {&Sample::x, &PaddedBatch::x, "x"},
-           {&Sample::z, &PaddedBatch::z, "z"}, {&Sample::forces, &PaddedBatch::forces, "forces"}}) {
+  for (int64_t i = 0; i < b; ++i)
+    out.key_padding_mask[i].slice(0, 0, samples[i].num_nodes()).fill_(false);
+  for (auto [member, target, name] :
+       std::vector<std::tuple<torch::Tensor Sample::*, torch::Tensor PaddedBatch::*, const char*>>{
+           {&Sample::pos, &PaddedBatch::pos, "pos"},
+           {&Sample::x, &PaddedBatch::x, "x"},
+           {&Sample::z, &PaddedBatch::z, "z"},
+           {&Sample::forces, &PaddedBatch::forces, "forces"}}) {
     const auto parts = field(samples, member, name);
     if (parts.empty()) continue;
     auto shape = parts[0].sizes().vec();
@@ -98,11 +111,15 @@ struct DataLoader::State {
   int64_t scheduled = 0;
 };
 
-DataLoader::DataLoader(std::shared_ptr<const std::vector<Sample>> dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(std::move(options)), state_(std::make_unique<State>()) {
+DataLoader::DataLoader(std::shared_ptr<const std::vector<Sample>> dataset,
+                       DataLoaderOptions options)
+    : dataset_(std::move(dataset)),
+      options_(std::move(options)),
+      state_(std::make_unique<State>()) {
   TOPO_CHECK_ARG(dataset_ != nullptr, "DataLoader", "dataset", "a dataset", "null");
   TOPO_CHECK_ARG(options_.batch_size >= 1, "DataLoader", "batch_size", ">= 1", options_.batch_size);
-  TOPO_CHECK_ARG(options_.num_workers >= 0, "DataLoader", "num_workers", ">= 0", options_.num_workers);
+  TOPO_CHECK_ARG(options_.num_workers >= 0, "DataLoader", "num_workers", ">= 0",
+                 options_.num_workers);
 }
 
 DataLoader::~DataLoader() {
@@ -111,7 +128,8 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::num_batches() const {
   const int64_t n = static_cast<int64_t>(dataset_->size());
-  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+  return options_.drop_last ? n / options_.batch_size
+                            : (n + options_.batch_size - 1) / options_.batch_size;
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
@@ -121,7 +139,8 @@ void DataLoader::start_epoch(int64_t epoch) {
   state_->next_batch = state_->scheduled = 0;
   const int64_t n = static_cast<int64_t>(dataset_->size());
   if (options_.shuffle) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL +
+                                                        static_cast<uint64_t>(epoch));
     const auto perm = torch::randperm(n, gen, torch::kLong);
     state_->order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
   } else {
@@ -139,7 +158,8 @@ std::vector<Sample> DataLoader::make_batch(int64_t index) const {
     Sample s = (*dataset_)[item];
     if (options_.transform) {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(
-          (options_.seed * 1000003ULL + static_cast<uint64_t>(state_->epoch)) * 1000000007ULL + static_cast<uint64_t>(item));
+          (options_.seed * 1000003ULL + static_cast<uint64_t>(state_->epoch)) * 1000000007ULL +
+          static_cast<uint64_t>(item));
       s = options_.transform(std::move(s), gen);
     }
     batch.push_back(std::move(s));
@@ -152,7 +172,8 @@ std::optional<std::vector<Sample>> DataLoader::next() {
   if (state_->next_batch >= total) return std::nullopt;
   if (options_.num_workers == 0) return make_batch(state_->next_batch++);
   // Keep up to num_workers batches in flight, consumed in order.
-  while (state_->scheduled < total && static_cast<int64_t>(state_->pending.size()) < options_.num_workers) {
+  while (state_->scheduled < total &&
+         static_cast<int64_t>(state_->pending.size()) < options_.num_workers) {
     const int64_t index = state_->scheduled++;
     state_->pending.push_back(std::async(std::launch::async, [this, index] {
       at::InferenceMode guard;
@@ -165,20 +186,24 @@ std::optional<std::vector<Sample>> DataLoader::next() {
   return batch;
 }
 
-std::vector<torch::Tensor> random_split(int64_t n, const std::vector<double>& fractions, uint64_t seed) {
+std::vector<torch::Tensor> random_split(int64_t n, const std::vector<double>& fractions,
+                                        uint64_t seed) {
   TOPO_CHECK_ARG(n >= 0, "random_split", "n", ">= 0", n);
   double total = 0;
   for (const double f : fractions) {
     TOPO_CHECK_ARG(f >= 0, "random_split", "fractions", "non-negative", f);
     total += f;
   }
-  TOPO_CHECK_ARG(!fractions.empty() && std::abs(total - 1.0) < 1e-9, "random_split", "fractions", "summing to 1", total);
+  TOPO_CHECK_ARG(!fractions.empty() && std::abs(total - 1.0) < 1e-9, "random_split", "fractions",
+                 "summing to 1", total);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto perm = torch::randperm(n, gen, torch::kLong);
   std::vector<torch::Tensor> parts;
   int64_t start = 0;
   for (size_t i = 0; i < fractions.size(); ++i) {
-    const int64_t size = i + 1 == fractions.size() ? n - start : static_cast<int64_t>(std::llround(fractions[i] * n));
+    const int64_t size = i + 1 == fractions.size()
+                             ? n - start
+                             : static_cast<int64_t>(std::llround(fractions[i] * n));
     parts.push_back(perm.slice(0, start, std::min(n, start + size)));
     start = std::min(n, start + size);
   }
@@ -192,7 +217,8 @@ std::vector<std::pair<torch::Tensor, torch::Tensor>> k_fold(int64_t n, int64_t k
   std::vector<std::pair<torch::Tensor, torch::Tensor>> folds;
   for (int64_t f = 0; f < k; ++f) {
     const int64_t begin = f * n / k, end = (f + 1) * n / k;
-    folds.emplace_back(torch::cat({perm.slice(0, 0, begin), perm.slice(0, end)}), perm.slice(0, begin, end));
+    folds.emplace_back(torch::cat({perm.slice(0, 0, begin), perm.slice(0, end)}),
+                       perm.slice(0, begin, end));
   }
   return folds;
 }

@@ -66,7 +66,8 @@ class DataLoader {
 
 /// Shuffled index sets of sizes round(fraction · n) (the last takes the remainder), from a
 /// generator seeded by `seed`.
-std::vector<torch::Tensor> random_split(int64_t n, const std::vector<double>& fractions, uint64_t seed);
+std::vector<torch::Tensor> random_split(int64_t n, const std::vector<double>& fractions,
+                                        uint64_t seed);
 /// k folds: (train indices, test indices) per fold; every index is tested exactly once.
 std::vector<std::pair<torch::Tensor, torch::Tensor>> k_fold(int64_t n, int64_t k, uint64_t seed);
 /// The samples at `indices`.

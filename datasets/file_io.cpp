@@ -21,12 +21,14 @@ namespace topo::datasets {
 namespace {
 
 bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string gunzip(const std::string& compressed, const std::string& path) {
   z_stream stream{};
-  if (inflateInit2(&stream, 15 + 32) != Z_OK) throw ParseError(path, "zlib could not start decompression");
+  if (inflateInit2(&stream, 15 + 32) != Z_OK)
+    throw ParseError(path, "zlib could not start decompression");
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
   stream.avail_in = static_cast<uInt>(compressed.size());
   std::string out;
@@ -38,8 +40,9 @@ std::string gunzip(const std::string& compressed, const std::string& path) {
     status = inflate(&stream, Z_NO_FLUSH);
     if (status != Z_OK && status != Z_STREAM_END) {
       inflateEnd(&stream);
-      throw ParseError(path, std::string("expected valid gzip data, got a corrupt or truncated stream (") +
-                                 (stream.msg ? stream.msg : "zlib error") + ")");
+      throw ParseError(
+          path, std::string("expected valid gzip data, got a corrupt or truncated stream (") +
+                    (stream.msg ? stream.msg : "zlib error") + ")");
     }
     out.append(buffer, sizeof(buffer) - stream.avail_out);
     if (status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0) {
@@ -66,12 +69,14 @@ std::string read_file(const std::string& path) {
 
 void for_each_tar_member(const std::string& path,
                          const std::function<void(const std::string&, const std::string&)>& visit) {
-  std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(), archive_read_free);
+  std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(),
+                                                                archive_read_free);
   archive_read_support_filter_all(reader.get());
   archive_read_support_format_tar(reader.get());
   archive_read_support_format_gnutar(reader.get());
   if (archive_read_open_filename(reader.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
-    throw ParseError(path, std::string("cannot open the archive: ") + archive_error_string(reader.get()));
+    throw ParseError(path,
+                     std::string("cannot open the archive: ") + archive_error_string(reader.get()));
   }
   archive_entry* entry = nullptr;
   int status;
@@ -81,11 +86,16 @@ void for_each_tar_member(const std::string& path,
     std::string bytes;
     char buffer[1 << 16];
     la_ssize_t n;
-    while ((n = archive_read_data(reader.get(), buffer, sizeof(buffer))) > 0) bytes.append(buffer, static_cast<size_t>(n));
-    if (n < 0) throw ParseError(path + ":" + name, std::string("truncated archive member: ") + archive_error_string(reader.get()));
+    while ((n = archive_read_data(reader.get(), buffer, sizeof(buffer))) > 0)
+      bytes.append(buffer, static_cast<size_t>(n));
+    if (n < 0)
+      throw ParseError(path + ":" + name, std::string("truncated archive member: ") +
+                                              archive_error_string(reader.get()));
     visit(name, bytes);
   }
-  if (status != ARCHIVE_EOF) throw ParseError(path, std::string("corrupt or truncated archive: ") + archive_error_string(reader.get()));
+  if (status != ARCHIVE_EOF)
+    throw ParseError(
+        path, std::string("corrupt or truncated archive: ") + archive_error_string(reader.get()));
 }
 
 std::vector<std::pair<std::string, std::string>> read_zip_members(const std::string& path) {
@@ -103,13 +113,18 @@ std::vector<std::pair<std::string, std::string>> read_zip_members(const std::str
   const zip_int64_t count = zip_get_num_entries(archive, 0);
   for (zip_int64_t i = 0; i < count; ++i) {
     zip_stat_t stat;
-    if (zip_stat_index(archive, static_cast<zip_uint64_t>(i), 0, &stat) != 0) throw ParseError(path, "unreadable zip entry");
-    std::unique_ptr<zip_file_t, decltype(&zip_fclose)> file(zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0), zip_fclose);
-    if (!file) throw ParseError(path + ":" + stat.name, std::string("cannot read the member: ") + zip_strerror(archive));
+    if (zip_stat_index(archive, static_cast<zip_uint64_t>(i), 0, &stat) != 0)
+      throw ParseError(path, "unreadable zip entry");
+    std::unique_ptr<zip_file_t, decltype(&zip_fclose)> file(
+        zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0), zip_fclose);
+    if (!file)
+      throw ParseError(path + ":" + stat.name,
+                       std::string("cannot read the member: ") + zip_strerror(archive));
     std::string bytes(stat.size, '\0');
     const zip_int64_t read = zip_fread(file.get(), bytes.data(), stat.size);
     if (read < 0 || static_cast<zip_uint64_t>(read) != stat.size) {
-      throw ParseError(path + ":" + stat.name, "expected " + std::to_string(stat.size) + " bytes, got a truncated member");
+      throw ParseError(path + ":" + stat.name,
+                       "expected " + std::to_string(stat.size) + " bytes, got a truncated member");
     }
     members.emplace_back(stat.name, std::move(bytes));
   }
@@ -120,7 +135,8 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string temporary = path + ".tmp" + std::to_string(reinterpret_cast<uintptr_t>(&bytes));
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(temporary + ": cannot create the file: " + std::strerror(errno));
+    if (!out)
+      throw std::runtime_error(temporary + ": cannot create the file: " + std::strerror(errno));
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) throw std::runtime_error(temporary + ": write failed (disk full?)");

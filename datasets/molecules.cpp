@@ -29,14 +29,16 @@ Sample to_sample(const ParsedMolecule& mol) {
   s.pos = to_tensor(mol.positions, {mol.num_atoms(), 3});
   const auto forces = mol.atom_arrays.find("forces");
   if (forces != mol.atom_arrays.end()) {
-    if (mol.atom_array_columns.at("forces") != 3) throw ParseError(mol.name, "expected forces:R:3, got another width");
+    if (mol.atom_array_columns.at("forces") != 3)
+      throw ParseError(mol.name, "expected forces:R:3, got another width");
     s.forces = to_tensor(forces->second, {mol.num_atoms(), 3});
   }
   return s;
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 /// 17 significant digits: every double is written so that strtod gives it back exactly.
@@ -192,8 +194,8 @@ MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::st
     for (const auto& key : target_keys) {
       const auto it = frames[f].properties.find(key);
       if (it == frames[f].properties.end()) {
-        throw ParseError(path, "expected the numeric header key `" + key + "` in frame " + std::to_string(f + 1) +
-                                   ", got a frame without it");
+        throw ParseError(path, "expected the numeric header key `" + key + "` in frame " +
+                                   std::to_string(f + 1) + ", got a frame without it");
       }
       targets.push_back(it->second);
     }
@@ -206,7 +208,8 @@ MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::st
 MoleculeSet read_md17_npz(const std::string& path) {
   std::map<std::string, ParsedArray> arrays;
   for (const auto& [name, bytes] : read_zip_members(path)) {
-    if (ends_with(name, ".npy")) arrays[name.substr(0, name.size() - 4)] = parse_npy(bytes, path + ":" + name);
+    if (ends_with(name, ".npy"))
+      arrays[name.substr(0, name.size() - 4)] = parse_npy(bytes, path + ":" + name);
   }
   const auto pick = [&](std::initializer_list<const char*> names) -> const ParsedArray& {
     for (const char* n : names) {
@@ -220,18 +223,23 @@ MoleculeSet read_md17_npz(const std::string& path) {
   const auto& z = pick({"z", "nuclear_charges"});
   const auto& e = pick({"E", "energies"});
   const auto& f = pick({"F", "forces"});
-  if (r.shape.size() != 3 || r.shape[2] != 3) throw ParseError(path, "expected positions [frames, atoms, 3]");
+  if (r.shape.size() != 3 || r.shape[2] != 3)
+    throw ParseError(path, "expected positions [frames, atoms, 3]");
   const int64_t frames = r.shape[0], atoms = r.shape[1];
-  if (z.numel() != atoms) throw ParseError(path, "expected one atomic number per atom (" + std::to_string(atoms) + ")");
-  if (e.numel() != frames) throw ParseError(path, "expected one energy per frame (" + std::to_string(frames) + ")");
+  if (z.numel() != atoms)
+    throw ParseError(path, "expected one atomic number per atom (" + std::to_string(atoms) + ")");
+  if (e.numel() != frames)
+    throw ParseError(path, "expected one energy per frame (" + std::to_string(frames) + ")");
   if (f.shape != r.shape) throw ParseError(path, "expected forces of the positions' shape");
   MoleculeSet set;
   set.target_names = {"energy"};
   set.target_units = {"kcal/mol"};
   set.force_unit = "kcal/mol/Angstrom";
   const auto zt = torch::tensor(z.values, torch::kDouble).to(torch::kLong);
-  const auto pos = torch::tensor(r.values, torch::kDouble).view({frames, atoms, 3}).to(torch::kFloat);
-  const auto forces = torch::tensor(f.values, torch::kDouble).view({frames, atoms, 3}).to(torch::kFloat);
+  const auto pos =
+      torch::tensor(r.values, torch::kDouble).view({frames, atoms, 3}).to(torch::kFloat);
+  const auto forces =
+      torch::tensor(f.values, torch::kDouble).view({frames, atoms, 3}).to(torch::kFloat);
   for (int64_t i = 0; i < frames; ++i) {
     Sample s;
     s.name = path + "#" + std::to_string(i);
@@ -259,13 +267,15 @@ MoleculeSet read_sdf(const std::string& path, const std::vector<std::string>& ta
       cols.insert(cols.end(), {j, i});
       orders.insert(orders.end(), {double(order), double(order)});
     }
-    sample.edge_index = torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
+    sample.edge_index =
+        torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
     sample.edge_attr = torch::tensor(orders, torch::kDouble).to(torch::kFloat).view({-1, 1});
     std::vector<double> targets;
     for (const auto& key : target_keys) {
       const auto it = molecules[m].properties.find(key);
       if (it == molecules[m].properties.end()) {
-        throw ParseError(path, "expected the numeric data item `" + key + "` in molecule " + std::to_string(m + 1));
+        throw ParseError(path, "expected the numeric data item `" + key + "` in molecule " +
+                                   std::to_string(m + 1));
       }
       targets.push_back(it->second);
     }

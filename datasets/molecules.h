@@ -27,7 +27,8 @@ MoleculeSet read_qm9(const std::string& path);
 /// Every frame of an extended XYZ file. `y` [T] holds the numeric header keys listed in
 /// `target_keys` (all must be present in every frame); a `forces` column becomes `forces`.
 MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::string>& target_keys,
-                              const std::string& target_unit = "", const std::string& force_unit = "");
+                              const std::string& target_unit = "",
+                              const std::string& force_unit = "");
 
 /// Writes `molecules` as a multi-frame extended XYZ file that `read_extended_xyz` and ASE
 /// (`ase.io.read(path, ":")`) read back: one frame per molecule, in order, each with the comment

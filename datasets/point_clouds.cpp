@@ -50,7 +50,8 @@ torch::Tensor vectors_to_tensor(const std::vector<Eigen::Vector3d>& values) {
 
 std::string lower_extension(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return ext;
 }
 
@@ -78,11 +79,15 @@ void check_finite(const std::string& path, const std::vector<Eigen::Vector3d>& v
 
 std::vector<Sample> read_mnist(const std::string& images_path, const std::string& labels_path,
                                int64_t threshold, bool centre) {
-  if (threshold < 0 || threshold > 255) throw ParseError(images_path, "expected a threshold in [0, 255], got " + std::to_string(threshold));
+  if (threshold < 0 || threshold > 255)
+    throw ParseError(images_path,
+                     "expected a threshold in [0, 255], got " + std::to_string(threshold));
   const auto images = parse_idx(read_file(images_path), images_path);
   const auto labels = parse_idx(read_file(labels_path), labels_path);
-  if (images.shape.size() != 3 || images.dtype != "u8") throw ParseError(images_path, "expected a uint8 IDX array [N, rows, cols]");
-  if (labels.shape.size() != 1 || labels.dtype != "u8") throw ParseError(labels_path, "expected a uint8 IDX array [N]");
+  if (images.shape.size() != 3 || images.dtype != "u8")
+    throw ParseError(images_path, "expected a uint8 IDX array [N, rows, cols]");
+  if (labels.shape.size() != 1 || labels.dtype != "u8")
+    throw ParseError(labels_path, "expected a uint8 IDX array [N]");
   if (images.shape[1] < 1 || images.shape[2] < 1) {
     throw ParseError(images_path,
                      "expected images of at least 1 x 1 pixels in the IDX header, got " +
@@ -90,8 +95,9 @@ std::vector<Sample> read_mnist(const std::string& images_path, const std::string
                          std::to_string(images.shape[2]) + " columns");
   }
   if (images.shape[0] != labels.shape[0]) {
-    throw ParseError(labels_path, "expected " + std::to_string(images.shape[0]) + " labels (one per image of " + images_path +
-                                      "), got " + std::to_string(labels.shape[0]));
+    throw ParseError(labels_path, "expected " + std::to_string(images.shape[0]) +
+                                      " labels (one per image of " + images_path + "), got " +
+                                      std::to_string(labels.shape[0]));
   }
   const int64_t n = images.shape[0], rows = images.shape[1], cols = images.shape[2];
   for (int64_t i = 0; i < n; ++i) {
@@ -101,7 +107,8 @@ std::vector<Sample> read_mnist(const std::string& images_path, const std::string
                                         std::to_string(static_cast<int64_t>(labels.values[i])));
     }
   }
-  const auto pixels = torch::tensor(images.values, torch::kDouble).to(torch::kFloat).view({n, rows, cols});
+  const auto pixels =
+      torch::tensor(images.values, torch::kDouble).to(torch::kFloat).view({n, rows, cols});
   // Centring maps pixel p of an axis with m pixels to (p - (m-1)/2) / ((m-1)/2) in [-1, 1]; an
   // axis of one pixel maps to 0.
   const auto to_unit = [](const torch::Tensor& p, int64_t m) {
@@ -147,8 +154,12 @@ Sample read_point_cloud(const std::string& path) {
                                     {"auto", /*remove_nan_points=*/false,
                                      /*remove_infinite_points=*/false, /*print_progress=*/false});
   }
-  if (!ok) throw ParseError(path, "Open3D could not read this point cloud (unknown extension, or a malformed or truncated file)");
-  if (cloud.points_.empty()) throw ParseError(path, "expected at least one point, got an empty cloud");
+  if (!ok)
+    throw ParseError(path,
+                     "Open3D could not read this point cloud (unknown extension, or a malformed or "
+                     "truncated file)");
+  if (cloud.points_.empty())
+    throw ParseError(path, "expected at least one point, got an empty cloud");
   check_finite(path, cloud.points_, "coordinates");
   if (cloud.HasNormals()) check_finite(path, cloud.normals_, "normals");
   if (cloud.HasColors()) check_finite(path, cloud.colors_, "colours");
@@ -163,11 +174,13 @@ Sample read_point_cloud(const std::string& path) {
       if (trim(line).empty()) continue;
       ++lines;
       const auto fields = split_fields(line);
-      for (size_t c = 0; c < std::min<size_t>(fields.size(), 3); ++c) field_double(reader, fields, c, "a coordinate");
+      for (size_t c = 0; c < std::min<size_t>(fields.size(), 3); ++c)
+        field_double(reader, fields, c, "a coordinate");
       if (fields.size() < 3) reader.fail("`x y z …`", line);
     }
     if (lines != static_cast<int64_t>(cloud.points_.size())) {
-      throw ParseError(path, "Open3D read " + std::to_string(cloud.points_.size()) + " of " + std::to_string(lines) + " points");
+      throw ParseError(path, "Open3D read " + std::to_string(cloud.points_.size()) + " of " +
+                                 std::to_string(lines) + " points");
     }
   }
   Sample s;
@@ -188,14 +201,17 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
     // Our parser: it reads ModelNet's fused `OFF<v> <f> <e>` header and names bad lines.
     const auto parsed = parse_off(read_file(path), path);
     for (size_t i = 0; i < parsed.vertices.size(); i += 3) {
-      mesh->vertices_.emplace_back(parsed.vertices[i], parsed.vertices[i + 1], parsed.vertices[i + 2]);
+      mesh->vertices_.emplace_back(parsed.vertices[i], parsed.vertices[i + 1],
+                                   parsed.vertices[i + 2]);
     }
-    for (const auto& t : parsed.triangles) mesh->triangles_.emplace_back(int(t[0]), int(t[1]), int(t[2]));
+    for (const auto& t : parsed.triangles)
+      mesh->triangles_.emplace_back(int(t[0]), int(t[1]), int(t[2]));
   } else {
     if (!fs::exists(path)) throw ParseError(path, "no such file");
     std::lock_guard<std::mutex> lock(open3d_mutex());
     QuietOpen3D quiet;
-    if (!open3d::io::ReadTriangleMesh(path, *mesh)) throw ParseError(path, "Open3D could not read this mesh (malformed or truncated)");
+    if (!open3d::io::ReadTriangleMesh(path, *mesh))
+      throw ParseError(path, "Open3D could not read this mesh (malformed or truncated)");
   }
   if (mesh->triangles_.empty()) throw ParseError(path, "expected a mesh with triangles, got none");
   if (!all_finite(mesh->vertices_)) throw ParseError(path, "expected finite vertex coordinates");
@@ -205,7 +221,8 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
 }  // namespace
 
 Sample sample_mesh(const std::string& path, int64_t num_points) {
-  if (num_points < 1) throw ParseError(path, "expected num_points >= 1, got " + std::to_string(num_points));
+  if (num_points < 1)
+    throw ParseError(path, "expected num_points >= 1, got " + std::to_string(num_points));
   const auto mesh = load_mesh(path);
   const int seed = static_cast<int>(torch::randint(0, 1 << 30, {1}, torch::kLong).item<int64_t>());
   std::shared_ptr<open3d::geometry::PointCloud> cloud;
@@ -224,9 +241,11 @@ Sample sample_mesh(const std::string& path, int64_t num_points) {
 }
 
 ModelNet read_modelnet(const ModelNetOptions& options) {
-  if (!fs::is_directory(options.root)) throw ParseError(options.root, "expected the ModelNet folder (one sub-folder per class)");
+  if (!fs::is_directory(options.root))
+    throw ParseError(options.root, "expected the ModelNet folder (one sub-folder per class)");
   if (options.split != "train" && options.split != "test") {
-    throw ParseError(options.root, "expected split \"train\" or \"test\", got \"" + options.split + "\"");
+    throw ParseError(options.root,
+                     "expected split \"train\" or \"test\", got \"" + options.split + "\"");
   }
   ModelNet out;
   for (const auto& entry : fs::directory_iterator(options.root)) {
@@ -237,10 +256,13 @@ ModelNet read_modelnet(const ModelNetOptions& options) {
   std::vector<std::pair<std::string, int64_t>> files;
   for (size_t c = 0; c < out.class_names.size(); ++c) {
     const fs::path folder = fs::path(options.root) / out.class_names[c] / options.split;
-    if (!fs::is_directory(folder)) throw ParseError(folder.string(), "missing class folder (expected <class>/" + options.split + "/)");
+    if (!fs::is_directory(folder))
+      throw ParseError(folder.string(),
+                       "missing class folder (expected <class>/" + options.split + "/)");
     std::vector<std::string> meshes;
     for (const auto& entry : fs::directory_iterator(folder)) {
-      if (entry.is_regular_file() && lower_extension(entry.path().string()) == ".off") meshes.push_back(entry.path().string());
+      if (entry.is_regular_file() && lower_extension(entry.path().string()) == ".off")
+        meshes.push_back(entry.path().string());
     }
     std::sort(meshes.begin(), meshes.end());
     for (const auto& m : meshes) files.emplace_back(m, static_cast<int64_t>(c));
@@ -248,8 +270,8 @@ ModelNet read_modelnet(const ModelNetOptions& options) {
   std::string cache_file;
   if (!options.cache_dir.empty()) {
     std::ostringstream key;
-    key << fs::weakly_canonical(options.root).string() << '|' << options.split << '|' << options.num_points << '|'
-        << options.seed << '|' << files.size();
+    key << fs::weakly_canonical(options.root).string() << '|' << options.split << '|'
+        << options.num_points << '|' << options.seed << '|' << files.size();
     cache_file = (fs::path(options.cache_dir) /
                   ("modelnet_" + options.split + "_" + std::to_string(options.num_points) + "_" +
                    std::to_string(std::hash<std::string>()(key.str())) + ".pt"))
@@ -292,7 +314,8 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, not printed
   for (const auto& path : files) {
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0) throw ParseError(path, "HDF5 could not open this file (missing, not HDF5, or truncated)");
+    if (file < 0)
+      throw ParseError(path, "HDF5 could not open this file (missing, not HDF5, or truncated)");
     const auto read = [&](const char* name, hid_t type, std::vector<hsize_t>& dims) {
       const hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
       if (set < 0) {
@@ -306,12 +329,14 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
       size_t count = 1;
       for (const auto d : dims) count *= d;
       std::vector<double> values(count);
-      const herr_t status = count == 0 ? 0 : H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+      const herr_t status =
+          count == 0 ? 0 : H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
       H5Sclose(space);
       H5Dclose(set);
       if (status < 0) {
         H5Fclose(file);
-        throw ParseError(path, std::string("could not read dataset `") + name + "` (corrupt or truncated)");
+        throw ParseError(
+            path, std::string("could not read dataset `") + name + "` (corrupt or truncated)");
       }
       return values;
     };
@@ -319,11 +344,14 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
     const auto data = read("data", H5T_NATIVE_DOUBLE, data_dims);
     const auto labels = read("label", H5T_NATIVE_DOUBLE, label_dims);
     H5Fclose(file);
-    if (data_dims.size() != 3 || data_dims[2] != 3) throw ParseError(path, "expected `data` of shape [B, N, 3]");
-    if (label_dims.empty() || label_dims[0] != data_dims[0]) throw ParseError(path, "expected one label per cloud in `label`");
+    if (data_dims.size() != 3 || data_dims[2] != 3)
+      throw ParseError(path, "expected `data` of shape [B, N, 3]");
+    if (label_dims.empty() || label_dims[0] != data_dims[0])
+      throw ParseError(path, "expected one label per cloud in `label`");
     const int64_t b = data_dims[0], n = data_dims[1];
     const auto pos = torch::tensor(data, torch::kDouble).view({b, n, 3}).to(torch::kFloat);
-    if (!torch::isfinite(pos).all().item<bool>()) throw ParseError(path, "expected finite coordinates in `data`");
+    if (!torch::isfinite(pos).all().item<bool>())
+      throw ParseError(path, "expected finite coordinates in `data`");
     for (int64_t i = 0; i < b; ++i) {
       Sample s;
       s.name = path + "#" + std::to_string(i);

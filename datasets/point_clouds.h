@@ -38,15 +38,15 @@ Sample read_point_cloud(const std::string& path);
 Sample sample_mesh(const std::string& path, int64_t num_points);
 
 struct ModelNetOptions {
-  std::string root;              ///< folder with one sub-folder per class
-  std::string split = "train";   ///< "train" or "test"
+  std::string root;             ///< folder with one sub-folder per class
+  std::string split = "train";  ///< "train" or "test"
   int64_t num_points = 1024;
-  uint64_t seed = 0;             ///< sampling seed (part of the cache key)
-  std::string cache_dir = "";    ///< "" disables the cache
+  uint64_t seed = 0;           ///< sampling seed (part of the cache key)
+  std::string cache_dir = "";  ///< "" disables the cache
 };
 
 struct ModelNet {
-  std::vector<Sample> samples;         ///< `pos` [num_points, 3], `y` class index
+  std::vector<Sample> samples;  ///< `pos` [num_points, 3], `y` class index
   std::vector<std::string> class_names;
 };
 

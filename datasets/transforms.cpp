@@ -51,11 +51,14 @@ Transform random_rotate(bool about_z_only) {
     if (d == 2 || about_z_only) {
       const double angle = 2 * M_PI * uniform({1}, gen).item<double>();
       const double c = std::cos(angle), n = std::sin(angle);
-      rotation = d == 2 ? torch::tensor({{c, -n}, {n, c}}, torch::kDouble)
-                        : torch::tensor({{c, -n, 0.0}, {n, c, 0.0}, {0.0, 0.0, 1.0}}, torch::kDouble);
-      TOPO_CHECK_ARG(d == 2 || d == 3, "random_rotate", "sample.pos", "2-D or 3-D points", shape_string(s.pos));
+      rotation = d == 2
+                     ? torch::tensor({{c, -n}, {n, c}}, torch::kDouble)
+                     : torch::tensor({{c, -n, 0.0}, {n, c, 0.0}, {0.0, 0.0, 1.0}}, torch::kDouble);
+      TOPO_CHECK_ARG(d == 2 || d == 3, "random_rotate", "sample.pos", "2-D or 3-D points",
+                     shape_string(s.pos));
     } else {
-      TOPO_CHECK_ARG(d == 3, "random_rotate", "sample.pos", "3-D points for SO(3) rotations", shape_string(s.pos));
+      TOPO_CHECK_ARG(d == 3, "random_rotate", "sample.pos", "3-D points for SO(3) rotations",
+                     shape_string(s.pos));
       // QR of a Gaussian matrix with sign correction: Haar-uniform in O(3); flip to SO(3).
       auto [q, r] = torch::linalg_qr(normal({3, 3}, gen));
       q = q * torch::sign(torch::diagonal(r)).unsqueeze(0);
@@ -70,13 +73,15 @@ Transform random_rotate(bool about_z_only) {
 Transform random_jitter(double sigma, double clip) {
   return [sigma, clip](Sample s, std::optional<at::Generator> gen) {
     require_pos("random_jitter", s);
-    s.pos = s.pos + (normal(s.pos.sizes().vec(), gen) * sigma).clamp(-clip, clip).to(s.pos.scalar_type());
+    s.pos = s.pos +
+            (normal(s.pos.sizes().vec(), gen) * sigma).clamp(-clip, clip).to(s.pos.scalar_type());
     return s;
   };
 }
 
 Transform random_scale(double low, double high) {
-  TOPO_CHECK_ARG(low > 0 && high >= low, "random_scale", "low, high", "0 < low <= high", c10::str(low, ", ", high));
+  TOPO_CHECK_ARG(low > 0 && high >= low, "random_scale", "low, high", "0 < low <= high",
+                 c10::str(low, ", ", high));
   return [low, high](Sample s, std::optional<at::Generator> gen) {
     require_pos("random_scale", s);
     const auto factors = low + (high - low) * uniform({1, s.pos.size(1)}, gen);

@@ -3,7 +3,7 @@
 # .clang-format) makes of it. Fix with: scripts/check_format.sh --fix
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-mapfile -t files < <(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh' '*.h.in')
+mapfile -t files < <(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh')
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   exit 0

@@ -29,7 +29,7 @@ ParsedArray parse_idx(std::string_view bytes, const std::string& file);
 ParsedArray parse_npy(std::string_view bytes, const std::string& file);
 
 struct ParsedMesh {
-  std::vector<double> vertices;                    ///< V × 3
+  std::vector<double> vertices;                   ///< V × 3
   std::vector<std::array<int64_t, 3>> triangles;  ///< faces fan-triangulated
 };
 

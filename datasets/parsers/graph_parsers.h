@@ -14,15 +14,16 @@ namespace topo::datasets {
 /// The files of one TU dataset, already read (missing optional files: empty text).
 struct TuFiles {
   std::string name;  ///< e.g. "MUTAG"; file names in messages are `<name>_A.txt` etc.
-  std::string a, graph_indicator, graph_labels, node_labels, edge_labels, node_attributes, edge_attributes;
+  std::string a, graph_indicator, graph_labels, node_labels, edge_labels, node_attributes,
+      edge_attributes;
 };
 
 struct ParsedTuDataset {
   int64_t num_nodes = 0, num_graphs = 0;
-  std::vector<int64_t> edges;            ///< E × 2, 0-based node ids
-  std::vector<int64_t> graph_indicator;  ///< per node, 0-based graph id
-  std::vector<int64_t> graph_labels;     ///< per graph, as in the file
-  std::vector<int64_t> node_labels, edge_labels;  ///< per node / edge, or empty
+  std::vector<int64_t> edges;                            ///< E × 2, 0-based node ids
+  std::vector<int64_t> graph_indicator;                  ///< per node, 0-based graph id
+  std::vector<int64_t> graph_labels;                     ///< per graph, as in the file
+  std::vector<int64_t> node_labels, edge_labels;         ///< per node / edge, or empty
   std::vector<double> node_attributes, edge_attributes;  ///< row-major, or empty
   int64_t node_attribute_dim = 0, edge_attribute_dim = 0;
 };
@@ -32,12 +33,12 @@ struct ParsedTuDataset {
 ParsedTuDataset parse_tu_dataset(const TuFiles& files);
 
 struct ParsedCitationGraph {
-  std::vector<std::string> paper_ids;   ///< node order = order in the content file
-  std::vector<double> features;         ///< N × F binary word indicators
+  std::vector<std::string> paper_ids;  ///< node order = order in the content file
+  std::vector<double> features;        ///< N × F binary word indicators
   int64_t num_features = 0;
-  std::vector<std::string> class_names; ///< sorted
-  std::vector<int64_t> labels;          ///< per node, index into class_names
-  std::vector<int64_t> edges;           ///< E × 2 (citing, cited), 0-based
+  std::vector<std::string> class_names;  ///< sorted
+  std::vector<int64_t> labels;           ///< per node, index into class_names
+  std::vector<int64_t> edges;            ///< E × 2 (citing, cited), 0-based
 };
 
 /// LINQS layout (Cora, CiteSeer): `<id> <w1> … <wF> <class>` lines and `<cited> <citing>`

@@ -29,10 +29,21 @@ int64_t element(LineReader& reader, std::string_view symbol) {
 
 const std::array<Qm9PropertyInfo, 15>& qm9_properties() {
   static const std::array<Qm9PropertyInfo, 15> table = {{
-      {"A", "GHz"}, {"B", "GHz"}, {"C", "GHz"}, {"mu", "Debye"}, {"alpha", "Bohr^3"},
-      {"homo", "Hartree"}, {"lumo", "Hartree"}, {"gap", "Hartree"}, {"r2", "Bohr^2"},
-      {"zpve", "Hartree"}, {"U0", "Hartree"}, {"U", "Hartree"}, {"H", "Hartree"},
-      {"G", "Hartree"}, {"Cv", "cal/(mol K)"},
+      {"A", "GHz"},
+      {"B", "GHz"},
+      {"C", "GHz"},
+      {"mu", "Debye"},
+      {"alpha", "Bohr^3"},
+      {"homo", "Hartree"},
+      {"lumo", "Hartree"},
+      {"gap", "Hartree"},
+      {"r2", "Bohr^2"},
+      {"zpve", "Hartree"},
+      {"U0", "Hartree"},
+      {"U", "Hartree"},
+      {"H", "Hartree"},
+      {"G", "Hartree"},
+      {"Cv", "cal/(mol K)"},
   }};
   return table;
 }
@@ -49,16 +60,22 @@ ParsedMolecule parse_qm9_xyz(std::string_view text, const std::string& file) {
   }
   mol.properties["index"] = static_cast<double>(field_int(reader, fields, 1, "the molecule id"));
   for (size_t p = 0; p < 15; ++p) {
-    mol.properties[qm9_properties()[p].name] = field_double(reader, fields, p + 2, qm9_properties()[p].name);
+    mol.properties[qm9_properties()[p].name] =
+        field_double(reader, fields, p + 2, qm9_properties()[p].name);
   }
   auto& charges = mol.atom_arrays["mulliken_charge"];
   mol.atom_array_columns["mulliken_charge"] = 1;
   for (int64_t i = 0; i < n; ++i) {
-    const auto line = reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(n));
+    const auto line =
+        reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(n));
     const auto atom = split_fields(line);
-    if (atom.size() != 5) reader.fail("`El x y z q` (5 fields) for atom " + std::to_string(i + 1) + " of " + std::to_string(n), line);
+    if (atom.size() != 5)
+      reader.fail(
+          "`El x y z q` (5 fields) for atom " + std::to_string(i + 1) + " of " + std::to_string(n),
+          line);
     mol.atomic_numbers.push_back(element(reader, atom[0]));
-    for (size_t c = 1; c <= 3; ++c) mol.positions.push_back(field_double(reader, atom, c, "a coordinate"));
+    for (size_t c = 1; c <= 3; ++c)
+      mol.positions.push_back(field_double(reader, atom, c, "a coordinate"));
     charges.push_back(field_double(reader, atom, 4, "a Mulliken charge"));
   }
   const auto frequency_line = reader.require("the harmonic frequencies");
@@ -68,11 +85,15 @@ ParsedMolecule parse_qm9_xyz(std::string_view text, const std::string& file) {
     mol.frequencies.push_back(value);
   }
   const auto smiles = split_fields(reader.require("the SMILES line"));
-  if (smiles.size() != 2) reader.fail("two SMILES (GDB and relaxed)", "a line with " + std::to_string(smiles.size()) + " fields");
+  if (smiles.size() != 2)
+    reader.fail("two SMILES (GDB and relaxed)",
+                "a line with " + std::to_string(smiles.size()) + " fields");
   mol.text["smiles_gdb"] = std::string(smiles[0]);
   mol.text["smiles"] = std::string(smiles[1]);
   const auto inchi = split_fields(reader.require("the InChI line"));
-  if (inchi.size() != 2) reader.fail("two InChI strings (GDB and relaxed)", "a line with " + std::to_string(inchi.size()) + " fields");
+  if (inchi.size() != 2)
+    reader.fail("two InChI strings (GDB and relaxed)",
+                "a line with " + std::to_string(inchi.size()) + " fields");
   mol.text["inchi_gdb"] = std::string(inchi[0]);
   mol.text["inchi"] = std::string(inchi[1]);
   std::string_view rest;
@@ -83,7 +104,8 @@ ParsedMolecule parse_qm9_xyz(std::string_view text, const std::string& file) {
 namespace {
 
 /// key=value pairs of an extended XYZ comment line; values may be "quoted".
-std::vector<std::pair<std::string, std::string>> header_pairs(LineReader& reader, std::string_view line) {
+std::vector<std::pair<std::string, std::string>> header_pairs(LineReader& reader,
+                                                              std::string_view line) {
   std::vector<std::pair<std::string, std::string>> pairs;
   size_t i = 0;
   while (i < line.size()) {
@@ -129,17 +151,20 @@ std::vector<Column> property_columns(LineReader& reader, const std::string& spec
       start = i + 1;
     }
   }
-  if (parts.size() % 3 != 0 || parts.empty()) reader.fail("Properties=name:type:count triples", spec);
+  if (parts.size() % 3 != 0 || parts.empty())
+    reader.fail("Properties=name:type:count triples", spec);
   std::vector<Column> columns;
   for (size_t p = 0; p < parts.size(); p += 3) {
     int64_t count = 0;
-    if (parts[p + 1].size() != 1 || std::string("SRIL").find(parts[p + 1][0]) == std::string::npos ||
+    if (parts[p + 1].size() != 1 ||
+        std::string("SRIL").find(parts[p + 1][0]) == std::string::npos ||
         !parse_int(parts[p + 2], count) || count < 1 || count > 64) {
       reader.fail("Properties=name:type:count with type S, R, I or L", spec);
     }
     columns.push_back({parts[p], parts[p + 1][0], count});
   }
-  if (columns[0].name != "species" || columns[0].type != 'S') reader.fail("Properties= starting with species:S:1", spec);
+  if (columns[0].name != "species" || columns[0].type != 'S')
+    reader.fail("Properties= starting with species:S:1", spec);
   bool has_pos = false;
   for (const auto& c : columns) has_pos |= c.name == "pos" && c.type == 'R' && c.count == 3;
   if (!has_pos) reader.fail("a pos:R:3 column in Properties=", spec);
@@ -168,7 +193,8 @@ std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std:
   std::vector<ParsedMolecule> frames;
   std::string_view line;
   while (reader.next_nonblank(line)) {
-    const int64_t n = atom_count(reader, line, "the atom count of frame " + std::to_string(frames.size() + 1));
+    const int64_t n =
+        atom_count(reader, line, "the atom count of frame " + std::to_string(frames.size() + 1));
     ParsedMolecule mol;
     mol.name = file + "#" + std::to_string(frames.size());
     const auto header = reader.require("the extended XYZ header line");
@@ -194,11 +220,12 @@ std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std:
       }
     }
     for (int64_t i = 0; i < n; ++i) {
-      const auto atom_line = reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(n));
+      const auto atom_line =
+          reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(n));
       const auto fields = split_fields(atom_line);
       if (static_cast<int64_t>(fields.size()) != width) {
-        reader.fail(std::to_string(width) + " fields (as Properties= says) for atom " + std::to_string(i + 1) + " of " +
-                        std::to_string(n),
+        reader.fail(std::to_string(width) + " fields (as Properties= says) for atom " +
+                        std::to_string(i + 1) + " of " + std::to_string(n),
                     atom_line);
       }
       size_t at = 0;
@@ -250,15 +277,18 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
     if (counts.find("V3000") != std::string_view::npos) reader.fail("a V2000 counts line", counts);
     if (counts.size() < 6) reader.fail("a V2000 counts line `aaabbb…`", counts);
     int64_t atoms = 0, bonds = 0;
-    if (!parse_int(trim(counts.substr(0, 3)), atoms) || !parse_int(trim(counts.substr(3, 3)), bonds) || atoms < 1 ||
-        bonds < 0) {
+    if (!parse_int(trim(counts.substr(0, 3)), atoms) ||
+        !parse_int(trim(counts.substr(3, 3)), bonds) || atoms < 1 || bonds < 0) {
       reader.fail("atom and bond counts in columns 1-6", counts);
     }
     for (int64_t i = 0; i < atoms; ++i) {
-      const auto atom_line = reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(atoms));
+      const auto atom_line =
+          reader.require("atom line " + std::to_string(i + 1) + " of " + std::to_string(atoms));
       const auto fields = split_fields(atom_line);
-      if (fields.size() < 4) reader.fail("`x y z symbol …` for atom " + std::to_string(i + 1), atom_line);
-      for (size_t c = 0; c < 3; ++c) mol.positions.push_back(field_double(reader, fields, c, "a coordinate"));
+      if (fields.size() < 4)
+        reader.fail("`x y z symbol …` for atom " + std::to_string(i + 1), atom_line);
+      for (size_t c = 0; c < 3; ++c)
+        mol.positions.push_back(field_double(reader, fields, c, "a coordinate"));
       mol.atomic_numbers.push_back(element(reader, fields[3]));
     }
     // The bond block must hold exactly the declared number of lines: a block cut short (the
@@ -285,7 +315,8 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
         reader.fail("a V2000 bond line `111222ttt`", bond_line);
       }
       if (i < 1 || j < 1 || i > atoms || j > atoms) {
-        reader.fail("atom numbers in [1, " + std::to_string(atoms) + "] and a bond type", bond_line);
+        reader.fail("atom numbers in [1, " + std::to_string(atoms) + "] and a bond type",
+                    bond_line);
       }
       mol.bonds.push_back({i - 1, j - 1, order});
     }
@@ -308,12 +339,15 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
     if (!ended) throw ParseError(file, reader.line_number(), "`M  END`", "end of file");
     while (reader.next(line) && line.rfind("$$$$", 0) != 0) {
       if (line.rfind(">", 0) == 0) {
-        const size_t open = line.find('<'), close = line.find('>', open == std::string_view::npos ? 0 : open);
-        if (open == std::string_view::npos || close == std::string_view::npos) reader.fail("a data header `> <name>`", line);
+        const size_t open = line.find('<'),
+                     close = line.find('>', open == std::string_view::npos ? 0 : open);
+        if (open == std::string_view::npos || close == std::string_view::npos)
+          reader.fail("a data header `> <name>`", line);
         const std::string key(line.substr(open + 1, close - open - 1));
         std::string value;
         std::string_view data;
-        while (reader.next(data) && !trim(data).empty()) value += (value.empty() ? "" : "\n") + std::string(data);
+        while (reader.next(data) && !trim(data).empty())
+          value += (value.empty() ? "" : "\n") + std::string(data);
         mol.text[key] = value;
         double number = 0;
         if (parse_double(trim(value), number)) mol.properties[key] = number;

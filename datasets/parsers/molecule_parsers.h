@@ -24,10 +24,11 @@ struct ParsedMolecule {
   /// species and pos, e.g. "forces" with 3 columns), natoms × columns, row-major.
   std::map<std::string, std::vector<double>> atom_arrays;
   std::map<std::string, int64_t> atom_array_columns;
-  /// Text fields (QM9: "smiles", "inchi", both relaxed (B3LYP) versions; extended XYZ: string keys).
+  /// Text fields (QM9: "smiles", "inchi", both relaxed (B3LYP) versions; extended XYZ: string
+  /// keys).
   std::map<std::string, std::string> text;
-  std::vector<double> frequencies;                       ///< QM9 harmonic frequencies, cm⁻¹
-  std::vector<std::array<int64_t, 3>> bonds;              ///< SDF: (atom i, atom j, order), 0-based
+  std::vector<double> frequencies;            ///< QM9 harmonic frequencies, cm⁻¹
+  std::vector<std::array<int64_t, 3>> bonds;  ///< SDF: (atom i, atom j, order), 0-based
   int64_t num_atoms() const { return static_cast<int64_t>(atomic_numbers.size()); }
 };
 

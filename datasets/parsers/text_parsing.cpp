@@ -2,10 +2,10 @@
 #include "datasets/parsers/text_parsing.h"
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cctype>
 #include <cstring>
 
 namespace topo::datasets {
@@ -74,7 +74,9 @@ std::string_view trim(std::string_view text) {
 std::vector<std::string_view> split_fields(std::string_view line, bool comma) {
   std::vector<std::string_view> fields;
   size_t i = 0;
-  const auto separator = [&](char c) { return c == ' ' || c == '\t' || c == '\r' || (comma && c == ','); };
+  const auto separator = [&](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || (comma && c == ',');
+  };
   while (i < line.size()) {
     while (i < line.size() && separator(line[i])) ++i;
     const size_t start = i;
@@ -116,7 +118,8 @@ bool parse_double(std::string_view field, double& value, bool allow_non_finite) 
   // strtod accepts hex floats and "nan"/"inf"; only plain decimals are numbers here.
   for (size_t i = 0; i < n; ++i) {
     const char c = buffer[i];
-    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) {
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' ||
+          c == '+' || c == '-')) {
       return allow_non_finite && !std::isfinite(value);
     }
   }
@@ -142,28 +145,32 @@ bool parse_int(std::string_view field, int64_t& value) {
   return true;
 }
 
-double field_double(const LineReader& reader, const std::vector<std::string_view>& fields, size_t index,
-                    const std::string& what) {
+double field_double(const LineReader& reader, const std::vector<std::string_view>& fields,
+                    size_t index, const std::string& what) {
   double value = 0;
   if (index >= fields.size()) {
-    throw ParseError(reader.file(), reader.line_number(), what + " (field " + std::to_string(index + 1) + ")",
+    throw ParseError(reader.file(), reader.line_number(),
+                     what + " (field " + std::to_string(index + 1) + ")",
                      "only " + std::to_string(fields.size()) + " fields");
   }
   if (!parse_double(fields[index], value)) {
-    throw ParseError(reader.file(), reader.line_number(), what + " (a finite number)", quote(fields[index]));
+    throw ParseError(reader.file(), reader.line_number(), what + " (a finite number)",
+                     quote(fields[index]));
   }
   return value;
 }
 
-int64_t field_int(const LineReader& reader, const std::vector<std::string_view>& fields, size_t index,
-                  const std::string& what) {
+int64_t field_int(const LineReader& reader, const std::vector<std::string_view>& fields,
+                  size_t index, const std::string& what) {
   int64_t value = 0;
   if (index >= fields.size()) {
-    throw ParseError(reader.file(), reader.line_number(), what + " (field " + std::to_string(index + 1) + ")",
+    throw ParseError(reader.file(), reader.line_number(),
+                     what + " (field " + std::to_string(index + 1) + ")",
                      "only " + std::to_string(fields.size()) + " fields");
   }
   if (!parse_int(fields[index], value)) {
-    throw ParseError(reader.file(), reader.line_number(), what + " (an integer)", quote(fields[index]));
+    throw ParseError(reader.file(), reader.line_number(), what + " (an integer)",
+                     quote(fields[index]));
   }
   return value;
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Transforms, collation, the data loader and splits.
+#include "datasets/batching.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <set>
 
-#include "datasets/batching.h"
 #include "datasets/transforms.h"
 #include "support/tensor_assertions.h"
 
@@ -36,7 +37,8 @@ TEST(Transforms, GeometryIsRight) {
   // Rotations keep distances; z-rotations keep z; SO(3) rotations are proper.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
   const auto rotated = random_rotate(false)(unit, gen);
-  EXPECT_TENSOR_CLOSE(torch::cdist(rotated.pos, rotated.pos), torch::cdist(unit.pos, unit.pos), {1e-4, 1e-5});
+  EXPECT_TENSOR_CLOSE(torch::cdist(rotated.pos, rotated.pos), torch::cdist(unit.pos, unit.pos),
+                      {1e-4, 1e-5});
   const auto about_z = random_rotate(true)(unit, gen);
   EXPECT_TENSOR_CLOSE(about_z.pos.select(1, 2), unit.pos.select(1, 2));
   const auto jittered = random_jitter(0.01, 0.02)(unit, gen);
@@ -47,7 +49,8 @@ TEST(Transforms, GeometryIsRight) {
   EXPECT_EQ(sub.pos.size(0), 3);
   EXPECT_EQ(sub.x.size(0), 3);
   // Seeded: the same generator seed gives the same result.
-  auto g1 = at::make_generator<at::CPUGeneratorImpl>(9), g2 = at::make_generator<at::CPUGeneratorImpl>(9);
+  auto g1 = at::make_generator<at::CPUGeneratorImpl>(9),
+       g2 = at::make_generator<at::CPUGeneratorImpl>(9);
   const auto pipeline = compose({normalize_scale(), random_rotate(false), random_jitter()});
   EXPECT_TRUE(pipeline(s, g1).pos.equal(pipeline(s, g2).pos));
 }
@@ -57,7 +60,8 @@ TEST(Collate, ConcatenatesWithBatchVectorAndShiftsEdges) {
   const auto batch = collate(samples);
   EXPECT_EQ(batch.num_graphs, 3);
   EXPECT_TRUE(batch.ptr.equal(torch::tensor({0, 5, 11, 18})));
-  EXPECT_TRUE(batch.batch.equal(torch::repeat_interleave(torch::arange(3), torch::tensor({5, 6, 7}))));
+  EXPECT_TRUE(
+      batch.batch.equal(torch::repeat_interleave(torch::arange(3), torch::tensor({5, 6, 7}))));
   EXPECT_EQ(batch.data.edge_index.size(1), 4 + 5 + 6);
   EXPECT_EQ(batch.data.edge_index.select(1, 4).equal(torch::tensor({5, 6})), true);
   EXPECT_TRUE(batch.data.y.equal(torch::tensor({0, 1, 2})));

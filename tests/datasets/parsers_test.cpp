@@ -37,7 +37,8 @@ void expect_parse_error(F&& parse, std::initializer_list<std::string> fragments)
     ADD_FAILURE() << "expected a ParseError";
   } catch (const ParseError& e) {
     const std::string message = e.what();
-    for (const auto& f : fragments) EXPECT_NE(message.find(f), std::string::npos) << "missing \"" << f << "\" in: " << message;
+    for (const auto& f : fragments)
+      EXPECT_NE(message.find(f), std::string::npos) << "missing \"" << f << "\" in: " << message;
   }
 }
 
@@ -89,23 +90,32 @@ TEST(Qm9, ReadsTheOriginalFile) {
 
 TEST(Qm9, MathematicaExponentsAndBadInput) {
   auto text = fixture("qm9/dsgdb9nsd_000001.xyz");
-  const auto with_exponent = replace_line(text, 3, "C\t-1.26981359*^-2\t 1.0858041578\t 0.0080009958\t-0.535689");
+  const auto with_exponent =
+      replace_line(text, 3, "C\t-1.26981359*^-2\t 1.0858041578\t 0.0080009958\t-0.535689");
   EXPECT_DOUBLE_EQ(parse_qm9_xyz(with_exponent, "f.xyz").positions[0], -0.0126981359);
-  expect_parse_error([&] { parse_qm9_xyz(first_lines(text, 4), "cut.xyz"); }, {"cut.xyz:5", "atom line 3 of 5", "end of file"});
-  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 1, "7"), "count.xyz"); }, {"count.xyz"});
-  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 4, "H\t0.1\tabc\t0.2\t0.1"), "tok.xyz"); },
-                     {"tok.xyz:4", "a coordinate", "\"abc\""});
-  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 4, "H\tnan\t0.1\t0.2\t0.1"), "nan.xyz"); }, {"nan.xyz:4", "finite"});
-  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 4, "Qq\t0.1\t0.1\t0.2\t0.1"), "el.xyz"); },
-                     {"el.xyz:4", "element symbol", "\"Qq\""});
-  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 2, "gdb 1\t1.0"), "hdr.xyz"); }, {"hdr.xyz:2", "15 properties"});
+  expect_parse_error([&] { parse_qm9_xyz(first_lines(text, 4), "cut.xyz"); },
+                     {"cut.xyz:5", "atom line 3 of 5", "end of file"});
+  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 1, "7"), "count.xyz"); },
+                     {"count.xyz"});
+  expect_parse_error(
+      [&] { parse_qm9_xyz(replace_line(text, 4, "H\t0.1\tabc\t0.2\t0.1"), "tok.xyz"); },
+      {"tok.xyz:4", "a coordinate", "\"abc\""});
+  expect_parse_error(
+      [&] { parse_qm9_xyz(replace_line(text, 4, "H\tnan\t0.1\t0.2\t0.1"), "nan.xyz"); },
+      {"nan.xyz:4", "finite"});
+  expect_parse_error(
+      [&] { parse_qm9_xyz(replace_line(text, 4, "Qq\t0.1\t0.1\t0.2\t0.1"), "el.xyz"); },
+      {"el.xyz:4", "element symbol", "\"Qq\""});
+  expect_parse_error([&] { parse_qm9_xyz(replace_line(text, 2, "gdb 1\t1.0"), "hdr.xyz"); },
+                     {"hdr.xyz:2", "15 properties"});
 }
 
 TEST(ExtendedXyz, ReadsQm7bAndTrajectories) {
   const auto qm7b = parse_extended_xyz(fixture("qm7b_head.xyz"), "qm7b_head.xyz");
   ASSERT_EQ(qm7b.size(), 30u);
   EXPECT_EQ(qm7b[0].num_atoms(), 17);
-  EXPECT_DOUBLE_EQ(qm7b[0].properties.at("dft_formation_energy_per_atom_in_eV"), -4.254828570313568);
+  EXPECT_DOUBLE_EQ(qm7b[0].properties.at("dft_formation_energy_per_atom_in_eV"),
+                   -4.254828570313568);
   EXPECT_EQ(qm7b[0].text.at("pbc"), "F F F");
   const auto md = parse_extended_xyz(fixture("ethanol_head.extxyz"), "ethanol.extxyz");
   ASSERT_EQ(md.size(), 20u);
@@ -118,12 +128,21 @@ TEST(ExtendedXyz, ReadsQm7bAndTrajectories) {
 
 TEST(ExtendedXyz, BadInput) {
   const auto text = fixture("ethanol_head.extxyz");
-  expect_parse_error([&] { parse_extended_xyz(first_lines(text, 15), "cut.extxyz"); }, {"cut.extxyz:16", "atom line 3 of 9", "end of file"});
-  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 3, "H 1.0 2.0"), "w.extxyz"); }, {"w.extxyz:3", "7 fields"});
-  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 1, "x"), "n.extxyz"); }, {"n.extxyz:1", "atom count"});
-  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 2, "Properties=species:S:1 energy=1"), "p.extxyz"); }, {"pos:R:3"});
-  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 2, "energy=\"1.0"), "q.extxyz"); }, {"q.extxyz:2", "closing quote"});
-  expect_parse_error([&] { parse_extended_xyz("", "e.extxyz"); }, {"e.extxyz", "at least one frame"});
+  expect_parse_error([&] { parse_extended_xyz(first_lines(text, 15), "cut.extxyz"); },
+                     {"cut.extxyz:16", "atom line 3 of 9", "end of file"});
+  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 3, "H 1.0 2.0"), "w.extxyz"); },
+                     {"w.extxyz:3", "7 fields"});
+  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 1, "x"), "n.extxyz"); },
+                     {"n.extxyz:1", "atom count"});
+  expect_parse_error(
+      [&] {
+        parse_extended_xyz(replace_line(text, 2, "Properties=species:S:1 energy=1"), "p.extxyz");
+      },
+      {"pos:R:3"});
+  expect_parse_error([&] { parse_extended_xyz(replace_line(text, 2, "energy=\"1.0"), "q.extxyz"); },
+                     {"q.extxyz:2", "closing quote"});
+  expect_parse_error([&] { parse_extended_xyz("", "e.extxyz"); },
+                     {"e.extxyz", "at least one frame"});
 }
 
 TEST(Sdf, ReadsV2000WithBondsAndData) {
@@ -135,9 +154,15 @@ TEST(Sdf, ReadsV2000WithBondsAndData) {
   EXPECT_DOUBLE_EQ(mols[0].positions[0], 5.4230);
   EXPECT_EQ(mols[0].atomic_numbers[4], 8);
   const auto text = fixture("cdk2_head.sdf");
-  expect_parse_error([&] { parse_sdf(first_lines(text, 20), "cut.sdf"); }, {"cut.sdf", "end of file"});
-  expect_parse_error([&] { parse_sdf(replace_line(text, 5, "    5.4230   -0.4412    0.7616 Zz  0  0"), "el.sdf"); }, {"el.sdf:5", "\"Zz\""});
-  expect_parse_error([&] { parse_sdf(replace_line(text, 35, " 99  2  1  0"), "b.sdf"); }, {"b.sdf:35", "atom numbers in [1, 30]"});
+  expect_parse_error([&] { parse_sdf(first_lines(text, 20), "cut.sdf"); },
+                     {"cut.sdf", "end of file"});
+  expect_parse_error(
+      [&] {
+        parse_sdf(replace_line(text, 5, "    5.4230   -0.4412    0.7616 Zz  0  0"), "el.sdf");
+      },
+      {"el.sdf:5", "\"Zz\""});
+  expect_parse_error([&] { parse_sdf(replace_line(text, 35, " 99  2  1  0"), "b.sdf"); },
+                     {"b.sdf:35", "atom numbers in [1, 30]"});
   // The bond block must hold the counts line's 31 bonds: cut short by the properties block, by
   // the end of the file, or followed by a 32nd bond line.
   expect_parse_error(
@@ -169,8 +194,10 @@ TEST(Off, ReadsMeshesAndModelNetsFusedHeader) {
   const auto fused = parse_off("OFF" + counts + "\n" + tail.str(), "fused.off");
   EXPECT_EQ(fused.vertices, normal.vertices);
   EXPECT_EQ(fused.triangles, normal.triangles);
-  expect_parse_error([&] { parse_off(first_lines(text, 10), "cut.off"); }, {"cut.off", "end of file"});
-  expect_parse_error([&] { parse_off("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n", "idx.off"); }, {"idx.off:6", "vertex indices in [0, 3)"});
+  expect_parse_error([&] { parse_off(first_lines(text, 10), "cut.off"); },
+                     {"cut.off", "end of file"});
+  expect_parse_error([&] { parse_off("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n", "idx.off"); },
+                     {"idx.off:6", "vertex indices in [0, 3)"});
   expect_parse_error([&] { parse_off("PLY\n", "bad.off"); }, {"bad.off:1", "starting with OFF"});
 }
 
@@ -180,16 +207,22 @@ TEST(Idx, ReadsMnistAndRejectsTruncation) {
   const auto array = parse_idx(bytes, "a.idx");
   EXPECT_EQ(array.shape, (std::vector<int64_t>{2, 2, 2}));
   EXPECT_EQ(array.values[7], 8.0);
-  expect_parse_error([&] { parse_idx(bytes.substr(0, 20), "t.idx"); }, {"t.idx", "expected 24 bytes", "got 20"});
-  expect_parse_error([&] { parse_idx(std::string("\x01\x00\x08\x01", 4), "m.idx"); }, {"m.idx", "magic"});
+  expect_parse_error([&] { parse_idx(bytes.substr(0, 20), "t.idx"); },
+                     {"t.idx", "expected 24 bytes", "got 20"});
+  expect_parse_error([&] { parse_idx(std::string("\x01\x00\x08\x01", 4), "m.idx"); },
+                     {"m.idx", "magic"});
   // Found by fuzz_idx: huge dimension sizes used to overflow the element count.
-  const std::string overflow = {0, 0, 8, 3, '\x00', '\x01', 0, 0, '\xff', '\x00', 0, 0, '\xff', '\xff', '\xff', '\xff'};
+  const std::string overflow = {0,      0,      8, 3, '\x00', '\x01', 0,      0,
+                                '\xff', '\x00', 0, 0, '\xff', '\xff', '\xff', '\xff'};
   expect_parse_error([&] { parse_idx(overflow, "o.idx"); }, {"o.idx", "2^34"});
 }
 
 TEST(Npy, ReadsLittleAndBigEndianAndFortranOrder) {
-  const auto make = [](const std::string& descr, bool fortran, const std::string& shape, const std::string& data) {
-    std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': " + shape + ", }";
+  const auto make = [](const std::string& descr, bool fortran, const std::string& shape,
+                       const std::string& data) {
+    std::string header = "{'descr': '" + descr +
+                         "', 'fortran_order': " + (fortran ? "True" : "False") +
+                         ", 'shape': " + shape + ", }";
     header += std::string(63 - (10 + header.size()) % 64, ' ') + "\n";
     std::string out = "\x93NUMPY";
     out += '\x01';
@@ -198,15 +231,19 @@ TEST(Npy, ReadsLittleAndBigEndianAndFortranOrder) {
     out += static_cast<char>(header.size() >> 8);
     return out + header + data;
   };
-  const std::string little = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0};
+  const std::string little = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0,
+                              4, 0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0};
   const auto c = parse_npy(make("<i4", false, "(2, 3)", little), "c.npy");
   EXPECT_EQ(c.values, (std::vector<double>{1, 2, 3, 4, 5, 6}));
   const auto f = parse_npy(make("<i4", true, "(2, 3)", little), "f.npy");  // column-major data
   EXPECT_EQ(f.values, (std::vector<double>{1, 3, 5, 2, 4, 6}));
   const std::string big = {0, 0, 0, 7};
   EXPECT_EQ(parse_npy(make(">i4", false, "(1,)", big), "b.npy").values[0], 7.0);
-  expect_parse_error([&] { parse_npy(make("<i4", false, "(2, 3)", little.substr(0, 20)), "t.npy"); }, {"t.npy", "bytes"});
-  expect_parse_error([&] { parse_npy(make("<U8", false, "(1,)", std::string(32, 'a')), "s.npy"); }, {"s.npy", "numeric dtype"});
+  expect_parse_error(
+      [&] { parse_npy(make("<i4", false, "(2, 3)", little.substr(0, 20)), "t.npy"); },
+      {"t.npy", "bytes"});
+  expect_parse_error([&] { parse_npy(make("<U8", false, "(1,)", std::string(32, 'a')), "s.npy"); },
+                     {"s.npy", "numeric dtype"});
 }
 
 TEST(TuDataset, ReadsMutagAndChecksIndices) {
@@ -223,7 +260,8 @@ TEST(TuDataset, ReadsMutagAndChecksIndices) {
   EXPECT_EQ(tu.edges.size() / 2, 7442u);
   auto bad = files;
   bad.a = replace_line(files.a, 3, "99999, 1");
-  expect_parse_error([&] { parse_tu_dataset(bad); }, {"MUTAG_A.txt:3", "node ids in [1, 3371]", "99999"});
+  expect_parse_error([&] { parse_tu_dataset(bad); },
+                     {"MUTAG_A.txt:3", "node ids in [1, 3371]", "99999"});
   bad = files;
   bad.a = replace_line(files.a, 3, "1, 3000");
   expect_parse_error([&] { parse_tu_dataset(bad); }, {"MUTAG_A.txt:3", "inside one graph"});
@@ -240,9 +278,13 @@ TEST(CitationGraph, RejectsUnknownPapers) {
   const auto graph = parse_citation_graph(content, "c.content", "p1 p2\np3 p1\n", "c.cites");
   EXPECT_EQ(graph.class_names, (std::vector<std::string>{"A", "B"}));
   EXPECT_EQ(graph.edges, (std::vector<int64_t>{1, 0, 0, 2}));
-  expect_parse_error([&] { parse_citation_graph(content, "c.content", "p1 p9\n", "c.cites"); }, {"c.cites:1", "\"p9\""});
-  expect_parse_error([&] { parse_citation_graph("p1 0 1 A\np2 1 B\n", "c.content", "", "c.cites"); }, {"c.content:2", "2 word indicators"});
-  expect_parse_error([&] { parse_citation_graph("p1 0 2 A\n", "c.content", "", "c.cites"); }, {"c.content:1", "0/1"});
+  expect_parse_error([&] { parse_citation_graph(content, "c.content", "p1 p9\n", "c.cites"); },
+                     {"c.cites:1", "\"p9\""});
+  expect_parse_error(
+      [&] { parse_citation_graph("p1 0 1 A\np2 1 B\n", "c.content", "", "c.cites"); },
+      {"c.content:2", "2 word indicators"});
+  expect_parse_error([&] { parse_citation_graph("p1 0 2 A\n", "c.content", "", "c.cites"); },
+                     {"c.content:1", "0/1"});
 }
 
 }  // namespace

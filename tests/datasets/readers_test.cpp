@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 const std::string kData = std::string(TOPO_TEST_DATA_DIR) + "/datasets/";
 
 fs::path temporary_folder(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("topo_datasets_test_" + name + "_" + std::to_string(::getpid()));
+  const auto dir =
+      fs::temp_directory_path() / ("topo_datasets_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -56,7 +57,8 @@ TEST(ExtendedXyzReader, EnergiesForcesAndUnits) {
   EXPECT_DOUBLE_EQ(md.samples[0].y[0].item<double>(), -309.98849965);
   EXPECT_EQ(md.force_unit, "eV/Angstrom");
   EXPECT_THROW_WITH(read_extended_xyz(kData + "qm7b_head.xyz", {"energy"}), "`energy` in frame 1");
-  const auto qm7b = read_extended_xyz(kData + "qm7b_head.xyz", {"dft_formation_energy_per_atom_in_eV"}, "eV/atom");
+  const auto qm7b = read_extended_xyz(kData + "qm7b_head.xyz",
+                                      {"dft_formation_energy_per_atom_in_eV"}, "eV/atom");
   EXPECT_EQ(qm7b.samples.size(), 30u);
 }
 
@@ -183,7 +185,8 @@ TEST(SdfReader, BondsBecomeEdges) {
 }
 
 TEST(MnistReader, DigitsBecomeTwoDimensionalClouds) {
-  const auto digits = read_mnist(kData + "mnist_200-images-idx3-ubyte.gz", kData + "mnist_200-labels-idx1-ubyte.gz");
+  const auto digits = read_mnist(kData + "mnist_200-images-idx3-ubyte.gz",
+                                 kData + "mnist_200-labels-idx1-ubyte.gz");
   ASSERT_EQ(digits.size(), 200u);
   EXPECT_EQ(digits[0].pos.size(1), 2);
   EXPECT_GT(digits[0].pos.size(0), 50);
@@ -193,11 +196,13 @@ TEST(MnistReader, DigitsBecomeTwoDimensionalClouds) {
   EXPECT_GE(digits[0].pos.min().item<float>(), 0.0f);
   EXPECT_LE(digits[0].pos.max().item<float>(), 27.0f);
   EXPECT_GT(digits[0].x.min().item<float>(), 127.0f / 255.0f);
-  EXPECT_THROW_WITH(read_mnist(kData + "mnist_200-labels-idx1-ubyte.gz", kData + "mnist_200-labels-idx1-ubyte.gz"),
+  EXPECT_THROW_WITH(read_mnist(kData + "mnist_200-labels-idx1-ubyte.gz",
+                               kData + "mnist_200-labels-idx1-ubyte.gz"),
                     "[N, rows, cols]");
   const auto dir = temporary_folder("mnist");
   std::ofstream(dir / "cut.gz", std::ios::binary) << "\x1f\x8b\x08\x00";
-  EXPECT_THROW_WITH(read_mnist((dir / "cut.gz").string(), kData + "mnist_200-labels-idx1-ubyte.gz"), "cut.gz");
+  EXPECT_THROW_WITH(read_mnist((dir / "cut.gz").string(), kData + "mnist_200-labels-idx1-ubyte.gz"),
+                    "cut.gz");
 }
 
 /// A raw (uncompressed) IDX file: magic 0x00 0x00 0x08 (uint8) ndim, big-endian sizes, data.
@@ -277,7 +282,8 @@ TEST(PointCloudReader, Open3DFormatsAndTheirFailures) {
   open3d::geometry::PointCloud cloud;
   const auto mesh = sample_mesh(kData + "meshes/sphere966.off", 100);
   for (int64_t i = 0; i < 100; ++i) {
-    cloud.points_.emplace_back(mesh.pos[i][0].item<double>(), mesh.pos[i][1].item<double>(), mesh.pos[i][2].item<double>());
+    cloud.points_.emplace_back(mesh.pos[i][0].item<double>(), mesh.pos[i][1].item<double>(),
+                               mesh.pos[i][2].item<double>());
   }
   for (const auto* ext : {".ply", ".pcd", ".xyz"}) {
     const auto path = (dir / (std::string("cloud") + ext)).string();
@@ -349,17 +355,25 @@ TEST(ModelNetH5Reader, ReadsTheHdf5Release) {
   const auto dir = temporary_folder("h5");
   const auto path = (dir / "ply_data_train0.h5").string();
   // Write two real sampled clouds in the release's layout: data [B, N, 3] f32, label [B, 1] u8.
-  const auto a = sample_mesh(kData + "meshes/sphere966.off", 64), b = sample_mesh(kData + "meshes/eight.off", 64);
+  const auto a = sample_mesh(kData + "meshes/sphere966.off", 64),
+             b = sample_mesh(kData + "meshes/eight.off", 64);
   const auto data = torch::stack({a.pos, b.pos}).contiguous();
   const uint8_t labels[2] = {7, 3};
   const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   const hsize_t data_dims[3] = {2, 64, 3}, label_dims[2] = {2, 1};
-  const hid_t s1 = H5Screate_simple(3, data_dims, nullptr), s2 = H5Screate_simple(2, label_dims, nullptr);
-  const hid_t d1 = H5Dcreate2(file, "data", H5T_IEEE_F32LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  const hid_t d2 = H5Dcreate2(file, "label", H5T_STD_U8LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t s1 = H5Screate_simple(3, data_dims, nullptr),
+              s2 = H5Screate_simple(2, label_dims, nullptr);
+  const hid_t d1 =
+      H5Dcreate2(file, "data", H5T_IEEE_F32LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t d2 =
+      H5Dcreate2(file, "label", H5T_STD_U8LE, s2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   H5Dwrite(d1, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr<float>());
   H5Dwrite(d2, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
-  H5Dclose(d1); H5Dclose(d2); H5Sclose(s1); H5Sclose(s2); H5Fclose(file);
+  H5Dclose(d1);
+  H5Dclose(d2);
+  H5Sclose(s1);
+  H5Sclose(s2);
+  H5Fclose(file);
   const auto samples = read_modelnet_h5({path});
   ASSERT_EQ(samples.size(), 2u);
   EXPECT_TRUE(samples[1].pos.equal(b.pos));
@@ -375,7 +389,8 @@ TEST(GraphReaders, MutagAndCora) {
   EXPECT_EQ(mutag.samples[0].x.size(1), 7);  // 7 atom types
   EXPECT_EQ(mutag.samples[0].edge_attr.size(1), 4);
   EXPECT_LT(mutag.samples[0].edge_index.max().item<int64_t>(), mutag.samples[0].x.size(0));
-  const auto cora = read_citation_graph(kData + "cora/cora.content.regenerated_from_npz.gz", kData + "cora/cora.cites");
+  const auto cora = read_citation_graph(kData + "cora/cora.content.regenerated_from_npz.gz",
+                                        kData + "cora/cora.cites");
   EXPECT_EQ(cora.samples[0].x.sizes(), (std::vector<int64_t>{2708, 1433}));
   EXPECT_EQ(cora.num_classes, 7);
   EXPECT_EQ(cora.samples[0].edge_index.size(1), 5429);
@@ -387,7 +402,8 @@ TEST(GraphReaders, MutagAndCora) {
   EXPECT_TRUE(wider.samples[5].x.narrow(1, 0, 7).equal(mutag.samples[5].x));
   EXPECT_EQ(wider.samples[5].x.narrow(1, 7, 1).abs().sum().item<float>(), 0.0f);
   EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1}), "MUTAG_node_labels.txt:");
-  EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1}), "is not one of the expected labels {0, 1}");
+  EXPECT_THROW_WITH(read_tu_dataset(kData + "MUTAG", "MUTAG", {0, 1}),
+                    "is not one of the expected labels {0, 1}");
 }
 
 }  // namespace
