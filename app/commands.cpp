@@ -75,7 +75,8 @@ std::pair<RunConfig, nlohmann::json> read_run(const std::string& out, const RunC
   RunConfig config;
   config.read_file(path);
   config.set("out", out, "--out");
-  for (const auto& key : overrides.given_keys()) config.set(key, overrides.get(key), "--" + key);
+  for (const auto& key : overrides.given_keys())
+    config.set(key, overrides.get(key), flag_name(*find_setting(key)));
   config.validate();
   const auto saved = nlohmann::json::parse(datasets::read_file(path));
   return {config, saved.value("recorded", nlohmann::json::object())};
@@ -138,7 +139,7 @@ int train(const RunConfig& config) {
   training::plot_learning_curves(
       (out / "metrics.csv").string(), (out / "learning_curves.png").string(),
       config.text("task") + " (" + config.text("dataset") + ")", run.baseline);
-  if (run.draw) run.draw(out.string());
+  const bool drew = run.draw && run.draw(out.string());
   const auto test = trainer.evaluate(run.step, test_loader);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -146,7 +147,7 @@ int train(const RunConfig& config) {
   std::printf(
       "outputs in %s: config.json, checkpoint.pt, metrics.csv, metrics.json, "
       "learning_curves.png%s\n",
-      out.string().c_str(), run.draw ? ", rpe_layer1.png" : "");
+      out.string().c_str(), drew ? ", rpe_layer1.png" : "");
   return 0;
 }
 

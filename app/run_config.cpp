@@ -585,6 +585,16 @@ std::string RunConfig::no_effect(const std::string& key) const {
   if (!applies(*find_setting(key), task)) return "applies to another task";
   if (key == "num_points" && text("dataset") != "modelnet")
     return "applies to --dataset modelnet (meshes) only";
+  if (task == "molecules" && key == "cutoff") {
+    bool used = false;
+    for (const auto& entry : texts("masks")) {
+      if (entry == "none") continue;
+      const auto spec = attention::parse_mask_spec(entry);
+      used = used || attention::mask_info(spec.name).input == attention::MaskInput::kGraph ||
+             (spec.name == "local-rpe" && !spec.settings.contains("radius"));
+    }
+    if (!used) return "has no effect: no graph mask and no local-rpe without its own radius";
+  }
   if (key == "features" && (text("feature_map") == "relu" || text("feature_map") == "elu")) {
     return "has no effect with the deterministic feature map " + text("feature_map") +
            " (random feature maps: softmax, softmax-hyperbolic, relu-random)";

@@ -38,8 +38,9 @@ struct TaskRun {
   /// The test metric of a simple baseline computed from the training split (majority class,
   /// per-element energies and zero forces), shown beside the model's.
   std::optional<double> baseline;
-  /// Draws what the model learned into the run folder (may be empty).
-  std::function<void(const std::string& out)> draw;
+  /// Draws what the model learned into the run folder (may be empty); returns whether it wrote
+  /// rpe_layer1.png (the model may have no RPE to draw).
+  std::function<bool(const std::string& out)> draw;
 };
 
 class Task {

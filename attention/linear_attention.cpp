@@ -111,13 +111,18 @@ void LinearAttentionImpl::reset() {
   TORCH_CHECK_VALUE(!(options.causal() && !options.masks().empty()),
                     "LinearAttention: `causal` applies to unmasked attention; with `masks`, use "
                     "a causal mask (e.g. CausalMask, ToeplitzMaskOptions::causal)");
-  int64_t extra = 0, applied = 0;
+  int64_t extra = 0, applied = 0, additive = 0;
   for (const auto& mask : options.masks()) {
     TOPO_CHECK_ARG(mask != nullptr, "LinearAttention", "masks", "non-null mask modules",
                    "a null pointer");
     extra += mask->extra_input_dims();
+    additive += mask->extra_input_dims() > 0 ? 1 : 0;
     applied += mask->low_rank() ? 0 : 1;
   }
+  // Each logit-additive mask scales the (widened) inputs by their width^(-1/4): a second one
+  // would rescale the first one's bias.
+  TORCH_CHECK_VALUE(additive <= 1, "LinearAttention: at most one logit-additive mask, got ",
+                    additive, " (make the others semantics=multiplicative)");
   TORCH_CHECK_VALUE(applied <= 1, "LinearAttention: at most one mask that is not low-rank can be ",
                     "combined (low-rank masks such as flt combine with any), got ", applied);
   auto feature_options = options.feature_map();
@@ -214,6 +219,15 @@ torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch
                             LinearAttentionFuncOptions().key_padding_mask(key_padding_mask));
   }
   return masked_linear_attention(phi_q, phi_k, v, *applied, key_padding_mask);
+}
+
+std::shared_ptr<torch::nn::Module> LinearAttentionImpl::clone(
+    const c10::optional<torch::Device>& device) const {
+  // reset() would register the same mask objects in the copy: their parameters would be shared.
+  TORCH_CHECK_VALUE(masks.empty(),
+                    "LinearAttention::clone: a module with masks cannot be cloned yet (the copy "
+                    "would share the masks' parameters); build a new module from the options");
+  return torch::nn::Cloneable<LinearAttentionImpl>::clone(device);
 }
 
 torch::Tensor LinearAttentionImpl::merge(const torch::Tensor& attended) {

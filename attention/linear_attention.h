@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -89,6 +90,9 @@ class LinearAttentionImpl : public torch::nn::Cloneable<LinearAttentionImpl> {
   explicit LinearAttentionImpl(const LinearAttentionOptions& options_);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
+  /// Throws for a module with masks (mask modules are not cloneable: the copy would share them).
+  std::shared_ptr<torch::nn::Module> clone(
+      const c10::optional<torch::Device>& device = c10::nullopt) const override;
 
   /// query [B, L, E], key and value [B, S, E]; key_padding_mask [B, S] bool (true = padded);
   /// segment_ids [B, L] int64 (self-attention packing; not with masks); `context` the batch's

@@ -68,6 +68,9 @@ std::vector<attention::MaskSpec> model_masks(const std::vector<attention::MaskSp
         c10::str("\"", spec.name, "\", which needs a ", attention::to_string(info.input)));
     if (spec.name == "flt") {
       if (!spec.settings.contains("dim")) spec.settings.set("dim", pos_dim);
+      TOPO_CHECK_ARG(spec.settings.integer("dim") == pos_dim, model, "masks",
+                     c10::str("flt with dim = ", pos_dim, " (the positions' dimension)"),
+                     c10::str("dim = ", spec.settings.integer("dim")));
       if (!spec.settings.contains("semantics")) {
         spec.settings.set("semantics", std::string(softmax_kernel(feature_map) ? "logit-additive"
                                                                                : "multiplicative"));

@@ -56,6 +56,10 @@ class MoleculeTask : public Task {
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
+    if (c.given("force_weight") && !set.samples[0].forces.defined()) {
+      throw std::runtime_error(c.text("data") +
+                               ": --force-weight has no effect: the data has no forces");
+    }
     const bool with_forces = set.samples[0].forces.defined() && c.real("force_weight") > 0;
     std::set<int64_t> elements;
     for (const auto& s : run.train) {
@@ -93,14 +97,15 @@ class MoleculeTask : public Task {
                                            with_forces ? p.forces : torch::Tensor(),
                                            p.key_padding_mask, force_weight, target);
     };
-    run.draw = [model](const std::string& out) {
+    run.draw = [model](const std::string& out) -> bool {
       // What the first block learned as a function of interatomic distance, per head.
       for (const auto& mask : model->blocks[0]->as<models::TransformerBlock>()->self_attn->masks) {
         if (auto* local = mask->as<attention::LocalRPEMask>()) {
           training::plot_local_rpe(*local->rpe, (fs::path(out) / "rpe_layer1.png").string());
-          return;
+          return true;
         }
       }
+      return false;
     };
     return run;
   }

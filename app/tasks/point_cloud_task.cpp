@@ -91,14 +91,15 @@ class PointCloudTask : public Task {
       return training::classification_output(
           model->forward(padded.pos, padded.x, padded.key_padding_mask), padded.y);
     };
-    run.draw = [model](const std::string& out) {
+    run.draw = [model](const std::string& out) -> bool {
       // What the first block learned about relative positions (clouds scaled to [−1, 1]).
       for (const auto& mask : model->blocks[0]->as<models::TransformerBlock>()->self_attn->masks) {
         if (auto* flt = mask->as<attention::FLTMask>()) {
           training::plot_spectral_rpe(*flt->rpe, (fs::path(out) / "rpe_layer1.png").string(), 1.0);
-          return;
+          return true;
         }
       }
+      return false;
     };
     return run;
   }

@@ -61,7 +61,7 @@ std::shared_ptr<const MaskOperator> FLTMaskImpl::build(const MaskContext& contex
   if (options.semantics() == MaskSemantics::kLogitAdditive) {
     return std::make_shared<LogitAdditiveLowRankOperator>(fq, fk);
   }
-  // Multiplicative: keep the estimated mask positive by adding a constant column.
+  // Multiplicative: 1 + f̂ through a constant column (positive while f̂ > −1).
   const auto one = torch::ones({fq.size(0), fq.size(1), fq.size(2), 1}, fq.options());
   return std::make_shared<LowRankMaskOperator>(torch::cat({fq, one}, -1),
                                                torch::cat({fk, one}, -1));

@@ -3,7 +3,8 @@
 /// The FLT spectral relative positional encoding (FourierLearner-Transformers, Choromanski et
 /// al., AISTATS 2024) as a mask over token positions: M_ij ≈ f_h(r_i − r_j) = Φ_Q(r_i)·Φ_K(r_j)
 /// from the module's learned spectral density (geometry/spectral_rpe.h). Multiplicative (any
-/// feature map; a constant column keeps the estimate positive) it is a low-rank mask, folded
+/// feature map; a constant column adds 1, which keeps M positive while the estimate stays above
+/// −1 — not guaranteed for signed families or large amplitudes) it is a low-rank mask, folded
 /// into the features when another mask is present; logit-additive (softmax kernels only) it
 /// widens queries and keys (FLT's concatenated form).
 #pragma once

@@ -52,7 +52,8 @@ std::vector<int64_t> parse_grid_shape(const std::string& text) {
                    "\"" + text + "\"");
     shape.push_back(n);
   }
-  TOPO_CHECK_ARG(!shape.empty() && shape.size() <= 3, "make_mask(\"block-toeplitz\")", "grid_shape",
+  TOPO_CHECK_ARG(!shape.empty() && shape.size() <= 3 && text.back() != 'x',
+                 "make_mask(\"block-toeplitz\")", "grid_shape",
                  "1 to 3 positive sizes joined by 'x' (e.g. \"16x16\")", "\"" + text + "\"");
   return shape;
 }
@@ -86,7 +87,7 @@ std::vector<MaskInfo> build_registry() {
         {"causal", false, "zero every future offset", {}, {}, {}},
         {"semantics",
          std::string("logit-additive"),
-         "M = exp(table) or M = table",
+         "multiplicative: M = table; logit-additive: M = exp(table)",
          {},
          {},
          kSemantics}},
@@ -109,7 +110,7 @@ std::vector<MaskInfo> build_registry() {
         {"cls_token", false, "a first token that attends to and is attended by all", {}, {}, {}},
         {"semantics",
          std::string("multiplicative"),
-         "M = table or M = exp(table)",
+         "multiplicative: M = table; logit-additive: M = exp(table)",
          {},
          {},
          kSemantics}},
@@ -135,7 +136,7 @@ std::vector<MaskInfo> build_registry() {
         {"length_scale", 0.5, "initial length scale, in the units of the positions", 1e-12, {}, {}},
         {"semantics",
          std::string("logit-additive"),
-         "logit bias (softmax feature maps only) or multiplicative mask",
+         "multiplicative mask, or logit bias (logit-additive: softmax feature maps only)",
          {},
          {},
          kSemantics}},
@@ -252,7 +253,7 @@ std::vector<MaskInfo> build_registry() {
        {{"max_distance", int64_t{8}, "largest tree distance with a table entry", 0.0, {}, {}},
         {"semantics",
          std::string("logit-additive"),
-         "M = exp(table) or M = table",
+         "multiplicative: M = table; logit-additive: M = exp(table)",
          {},
          {},
          kSemantics}},

@@ -55,8 +55,9 @@ torch::Tensor SparseMaskOperator::apply(const torch::Tensor& x) const {
   const int64_t heads = x.size(1), channels = x.size(3);
   // [B, H, S, C] → [H, B·S, C]: one sparse product per head over the flattened tokens.
   const auto flat = x.transpose(0, 1).reshape({heads, batch_size_ * key_length_, channels});
-  const auto out = graph::sparse_matmul(edge_index_.to(x.device()), values_.to(x.scalar_type()),
-                                        flat, batch_size_ * length_);
+  const auto out =
+      graph::sparse_matmul(edge_index_.to(x.device()), values_.to(x.device(), x.scalar_type()),
+                           flat, batch_size_ * length_);
   return out.view({heads, batch_size_, length_, channels}).transpose(0, 1);
 }
 

@@ -97,6 +97,12 @@ TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {
   RunConfig heads;
   heads.set_text("heads", "3", "--heads");
   EXPECT_THROW_WITH(heads.validate(), "--heads: \"heads\" (3) must divide \"embed_dim\" (64)");
+  RunConfig no_radius_graph;
+  no_radius_graph.set_text("task", "molecules", "--task");
+  no_radius_graph.set_text("data", "x.extxyz", "--data");
+  no_radius_graph.set("masks", std::vector<std::string>{"flt"}, "--mask");
+  no_radius_graph.set_text("cutoff", "4", "--cutoff");
+  EXPECT_THROW_WITH(no_radius_graph.validate(), "--cutoff: \"cutoff\" has no effect");
   RunConfig deterministic;
   deterministic.set_text("task", "graph", "--task");
   deterministic.set_text("data", "TU", "--data");

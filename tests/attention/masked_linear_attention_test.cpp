@@ -59,6 +59,18 @@ TEST(MaskedLinearAttention, CausalMasksIgnoreTheFuture) {
   }
 }
 
+TEST(LinearAttentionModule, RefusesWhatItCannotDoRight) {
+  // Two logit-additive masks would rescale each other's bias; clones would share the masks.
+  EXPECT_THROW_WITH(LinearAttention(LinearAttentionOptions(8, 2).masks(
+                        {make_mask("flt", 2, {{"dim", int64_t{2}}}),
+                         make_mask("flt", 2, {{"dim", int64_t{2}}})})),
+                    "at most one logit-additive mask, got 2");
+  LinearAttention masked(LinearAttentionOptions(8, 2).masks({make_mask("causal", 2)}));
+  EXPECT_THROW_WITH(masked->clone(), "a module with masks cannot be cloned yet");
+  LinearAttention plain(LinearAttentionOptions(8, 2));
+  EXPECT_NE(plain->clone(), nullptr);
+}
+
 TEST(LinearAttentionModule, CausalMaskUsesTheChunkedScanWithTheMasksChunkSize) {
   // The causal mask's own algorithm (the scan) replaces Alg. 1, with its chunk size, and the
   // module picks the causal key stabiliser: same result as the unmasked causal module.
