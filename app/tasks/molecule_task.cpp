@@ -56,6 +56,11 @@ class MoleculeTask : public Task {
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
+    if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
+      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) + " molecules leave the " +
+                               (run.validation.empty() ? "validation" : "test") +
+                               " split empty (80/10/10); training needs at least 10");
+    }
     if (c.given("force_weight") && !set.samples[0].forces.defined()) {
       throw std::runtime_error(c.text("data") +
                                ": --force-weight has no effect: the data has no forces");
