@@ -580,20 +580,28 @@ std::vector<std::string> RunConfig::texts(const std::string& key) const {
   return std::get<std::vector<std::string>>(get(key));
 }
 
+std::vector<attention::MaskSpec> RunConfig::masks() const {
+  std::vector<attention::MaskSpec> specs;
+  for (const auto& text : texts("masks")) {
+    if (text != "none") specs.push_back(attention::parse_mask_spec(text));
+  }
+  return specs;
+}
+
 std::string RunConfig::no_effect(const std::string& key) const {
   const auto task = text("task");
   if (!applies(*find_setting(key), task)) return "applies to another task";
   if (key == "num_points" && text("dataset") != "modelnet")
     return "applies to --dataset modelnet (meshes) only";
   if (task == "molecules" && key == "cutoff") {
-    bool used = false;
-    for (const auto& entry : texts("masks")) {
-      if (entry == "none") continue;
-      const auto spec = attention::parse_mask_spec(entry);
-      used = used || attention::mask_info(spec.name).input == attention::MaskInput::kGraph ||
-             (spec.name == "local-rpe" && !spec.settings.contains("radius"));
+    const auto specs = masks();
+    const bool radius_free_local_rpe =
+        std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
+          return spec.name == "local-rpe" && !spec.settings.contains("radius");
+        });
+    if (!models::needs_graph(specs) && !radius_free_local_rpe) {
+      return "has no effect: no graph mask and no local-rpe without its own radius";
     }
-    if (!used) return "has no effect: no graph mask and no local-rpe without its own radius";
   }
   if (key == "features" && (text("feature_map") == "relu" || text("feature_map") == "elu")) {
     return "has no effect with the deterministic feature map " + text("feature_map") +
@@ -602,14 +610,7 @@ std::string RunConfig::no_effect(const std::string& key) const {
   if (task == "pointcloud" && (key == "knn" || key == "downsample_ratio")) {
     const bool stages = integer("stages") > 1;
     if (key == "downsample_ratio" && !stages) return "has no effect with stages = 1";
-    bool graph_mask = false;
-    for (const auto& spec : texts("masks")) {
-      if (spec == "none") continue;
-      graph_mask =
-          graph_mask || attention::mask_info(attention::parse_mask_spec(spec).name).input ==
-                            attention::MaskInput::kGraph;
-    }
-    if (key == "knn" && !graph_mask && !stages) {
+    if (key == "knn" && !models::needs_graph(masks()) && !stages) {
       return "has no effect without a graph mask (--mask adjacency, ...) or stages > 1";
     }
   }

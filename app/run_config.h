@@ -17,6 +17,8 @@
 #include <variant>
 #include <vector>
 
+#include "attention/masks/registry.h"
+
 namespace topo::app {
 
 using Value = std::variant<bool, int64_t, double, std::string, std::vector<std::string>>;
@@ -71,6 +73,8 @@ class RunConfig {
   bool flag(const std::string& key) const;
   std::string text(const std::string& key) const;
   std::vector<std::string> texts(const std::string& key) const;
+  /// The "masks" setting parsed (an empty list for "none").
+  std::vector<attention::MaskSpec> masks() const;
 
   /// Checks what single keys cannot: keys of another task, the dataset against the task, and
   /// settings that would change nothing (e.g. --knn without a graph mask or stages). Throws.

@@ -17,14 +17,6 @@ const Task& task(const std::string& name) {
   throw std::runtime_error("--task must be pointcloud, molecules or graph, got \"" + name + "\"");
 }
 
-std::vector<attention::MaskSpec> mask_specs(const RunConfig& config) {
-  std::vector<attention::MaskSpec> specs;
-  for (const auto& text : config.texts("masks")) {
-    if (text != "none") specs.push_back(attention::parse_mask_spec(text));
-  }
-  return specs;
-}
-
 void for_each_batch(
     const std::vector<datasets::Sample>& samples, int64_t batch_size,
     const std::function<void(const std::vector<datasets::Sample>&, int64_t first)>& fn) {

@@ -59,9 +59,6 @@ class Task {
 /// The task of `name` ("pointcloud", "molecules", "graph").
 const Task& task(const std::string& name);
 
-/// The masks of a run configuration (an empty list for "none").
-std::vector<attention::MaskSpec> mask_specs(const RunConfig& config);
-
 /// Runs `fn` over `samples` in batches of `batch_size` (predict loops).
 void for_each_batch(
     const std::vector<datasets::Sample>& samples, int64_t batch_size,

@@ -24,11 +24,6 @@ class GraphTask : public Task {
     TaskRun run;
     const auto set = datasets::read_tu_dataset(c.text("data"), c.text("name"));
     const int64_t n = static_cast<int64_t>(set.samples.size());
-    if (n < 3) {
-      throw std::runtime_error(
-          c.text("data") + ": " + std::to_string(n) +
-          " graphs; training needs at least 3 (80/10/10 split into non-empty parts)");
-    }
     const auto parts = datasets::random_split(n, {0.8, 0.1, 0.1}, 0);
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
@@ -36,7 +31,7 @@ class GraphTask : public Task {
     if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
       throw std::runtime_error(c.text("data") + ": " + std::to_string(n) + " graphs leave the " +
                                (run.validation.empty() ? "validation" : "test") +
-                               " split empty (80/10/10); training needs at least 10");
+                               " split empty (80/10/10; 10 or more always fill all three)");
     }
     run.recorded = {{"num_classes", set.num_classes},
                     {"in_features", set.samples[0].x.size(1)},
@@ -66,7 +61,7 @@ class GraphTask : public Task {
                    .num_features(c.integer("features"))
                    .feature_map(models::feature_map_kind_from_string(c.text("feature_map")))
                    .dropout(c.real("dropout"))
-                   .masks(mask_specs(c)))
+                   .masks(c.masks()))
         .ptr();
   }
 

@@ -47,11 +47,6 @@ class MoleculeTask : public Task {
     TaskRun run;
     const auto set = read_molecules(c.text("dataset"), c.text("data"), c.text("target"));
     const int64_t n = static_cast<int64_t>(set.samples.size());
-    if (n < 3) {
-      throw std::runtime_error(
-          c.text("data") + ": " + std::to_string(n) +
-          " molecules; training needs at least 3 (80/10/10 split into non-empty parts)");
-    }
     const auto parts = datasets::random_split(n, {0.8, 0.1, 0.1}, 0);
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
@@ -59,7 +54,7 @@ class MoleculeTask : public Task {
     if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
       throw std::runtime_error(c.text("data") + ": " + std::to_string(n) + " molecules leave the " +
                                (run.validation.empty() ? "validation" : "test") +
-                               " split empty (80/10/10); training needs at least 10");
+                               " split empty (80/10/10; 10 or more always fill all three)");
     }
     if (c.given("force_weight") && !set.samples[0].forces.defined()) {
       throw std::runtime_error(c.text("data") +
@@ -127,7 +122,7 @@ class MoleculeTask : public Task {
                    .feature_map(models::feature_map_kind_from_string(c.text("feature_map")))
                    .dropout(c.real("dropout"))
                    .cutoff(c.real("cutoff"))
-                   .masks(mask_specs(c)))
+                   .masks(c.masks()))
         .ptr();
   }
 

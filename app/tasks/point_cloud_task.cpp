@@ -117,7 +117,7 @@ class PointCloudTask : public Task {
                    .num_features(c.integer("features"))
                    .feature_map(models::feature_map_kind_from_string(c.text("feature_map")))
                    .dropout(c.real("dropout"))
-                   .masks(mask_specs(c))
+                   .masks(c.masks())
                    .knn(c.integer("knn"))
                    .num_stages(c.integer("stages"))
                    .downsample_ratio(c.real("downsample_ratio"))
