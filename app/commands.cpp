@@ -127,7 +127,15 @@ int train(const RunConfig& config) {
       }
     }
   }
-  datasets::write_file_atomically(config_path, saved.dump(2) + "\n");
+  std::string record;
+  try {
+    record = saved.dump(2) + "\n";
+  } catch (const nlohmann::json::type_error&) {  // settings are checked; data names are not
+    throw std::runtime_error(config_path +
+                             ": cannot record the run: a class or file name read from the data "
+                             "is not UTF-8 text (JSON holds only UTF-8); rename it");
+  }
+  datasets::write_file_atomically(config_path, record);
   std::cerr << "topoformer: " << run.train.size() << " training, " << run.validation.size()
             << " validation, " << run.test.size() << " test samples; " << topo::parallel_info()
             << "\n";

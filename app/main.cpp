@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message; a usage error exits with 2 (as argparse does), --help with 0.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     if (masks->parsed()) {

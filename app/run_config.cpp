@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -230,6 +231,41 @@ const char* type_name(const Value& value) {
     default:
       return "a list of strings";
   }
+}
+
+/// The offset of the first byte that breaks UTF-8 in `text` (RFC 3629), or npos.
+size_t invalid_utf8_at(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t length = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 0;
+    if (length == 0 || i + length > text.size()) return i;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return i;
+    }
+    i += length;
+  }
+  return std::string::npos;
+}
+
+/// `text` with bytes outside printable ASCII written as \xHH (for messages about bad bytes).
+std::string escaped(const std::string& text) {
+  std::string out;
+  char hex[8];
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7F) {
+      out += ch;
+    } else {
+      std::snprintf(hex, sizeof(hex), "\\x%02X", c);
+      out += hex;
+    }
+  }
+  return out;
 }
 
 std::string show(const Value& value) {
@@ -475,6 +511,19 @@ void RunConfig::set(const std::string& key, const Value& value_in, const std::st
     if (!std::isfinite(x) || (s->min && x < *s->min) || (s->max && x > *s->max)) {
       fail(source, "\"" + key + "\" must be in [" + (s->min ? show_number(*s->min) : "-inf") +
                        ", " + (s->max ? show_number(*s->max) : "inf") + "], got " + show(value));
+    }
+  }
+  // config.json records every setting as JSON text, which must be UTF-8: refuse other bytes
+  // (e.g. a Latin-1 file name) here rather than fail after training while writing the record.
+  std::vector<std::string> texts;
+  if (const auto* one = std::get_if<std::string>(&value)) texts.push_back(*one);
+  if (const auto* many = std::get_if<std::vector<std::string>>(&value)) texts = *many;
+  for (const auto& text : texts) {
+    const size_t bad = invalid_utf8_at(text);
+    if (bad != std::string::npos) {
+      fail(source, "\"" + key + "\" must be UTF-8 text (config.json records it), got \"" +
+                       escaped(text) + "\" with a non-UTF-8 byte at offset " + std::to_string(bad) +
+                       "; rename the file or folder");
     }
   }
   if (!s->choices.empty()) {

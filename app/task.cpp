@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "app/task.h"
 
+#include <set>
 #include <stdexcept>
 
 namespace topo::app {
@@ -15,6 +16,26 @@ const Task& task(const std::string& name) {
   if (name == "molecules") return molecule_task();
   if (name == "graph") return graph_task();
   throw std::runtime_error("--task must be pointcloud, molecules or graph, got \"" + name + "\"");
+}
+
+void check_classes(const std::vector<datasets::Sample>& train, int64_t num_classes,
+                   const std::vector<std::string>& class_names, const std::string& source) {
+  std::set<int64_t> seen;
+  for (const auto& s : train) {
+    const int64_t label = s.y.item<int64_t>();
+    if (label < 0 || label >= num_classes) {
+      throw std::runtime_error(s.name + ": label " + std::to_string(label) +
+                               " is not a class index in [0, " + std::to_string(num_classes) + ")");
+    }
+    seen.insert(label);
+  }
+  if (seen.size() < 2) {
+    const std::string only =
+        seen.empty() ? "none" : "only \"" + class_names.at(*seen.begin()) + "\"";
+    throw std::runtime_error(source + ": classification needs at least 2 classes in the " +
+                             std::to_string(train.size()) + " training samples, got " + only +
+                             " (a one-class model would score 1.0 without learning anything)");
+  }
 }
 
 void for_each_batch(

@@ -59,6 +59,12 @@ class Task {
 /// The task of `name` ("pointcloud", "molecules", "graph").
 const Task& task(const std::string& name);
 
+/// Refuses a classification run whose training split holds fewer than two classes (a one-class
+/// "classifier" scores 1.0) or whose labels (`y`) fall outside [0, num_classes); `source` names
+/// the data in the message.
+void check_classes(const std::vector<datasets::Sample>& train, int64_t num_classes,
+                   const std::vector<std::string>& class_names, const std::string& source);
+
 /// Runs `fn` over `samples` in batches of `batch_size` (predict loops).
 void for_each_batch(
     const std::vector<datasets::Sample>& samples, int64_t batch_size,

@@ -29,11 +29,15 @@ std::vector<torch::Tensor> field(const std::vector<Sample>& samples, torch::Tens
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < samples.size(); ++i) {
     const auto& t = samples[i].*member;
-    TOPO_CHECK_ARG(t.defined() == (samples[0].*member).defined(), "collate",
-                   std::string("samples[") + std::to_string(i) + "]." + name,
-                   (samples[0].*member).defined() ? "defined (as in samples[0])"
-                                                  : "undefined (as in samples[0])",
-                   t.defined() ? "a tensor" : "undefined");
+    // Named by the samples' own names (file#frame), not only their places in this batch.
+    const auto label = [&](size_t k) {
+      return "samples[" + std::to_string(k) + "]" +
+             (samples[k].name.empty() ? std::string() : " (" + samples[k].name + ")");
+    };
+    TORCH_CHECK_VALUE(t.defined() == (samples[0].*member).defined(), "collate: `", name, "` of ",
+                      label(i), " is ", t.defined() ? "defined" : "undefined", " but ",
+                      (samples[0].*member).defined() ? "defined" : "undefined", " in ", label(0),
+                      ": a batch needs `", name, "` in all samples or in none");
     if (t.defined()) out.push_back(t);
   }
   return out;

@@ -3,9 +3,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,34 +31,51 @@ std::string gunzip(const std::string& compressed, const std::string& path) {
   z_stream stream{};
   if (inflateInit2(&stream, 15 + 32) != Z_OK)
     throw ParseError(path, "zlib could not start decompression");
+  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, inflateEnd);
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
   stream.avail_in = static_cast<uInt>(compressed.size());
   std::string out;
   char buffer[1 << 16];
-  int status = Z_OK;
-  while (status != Z_STREAM_END) {
+  int64_t member = 1;
+  // A gzip file may hold several members back to back (RFC 1952 2.2; `cat a.gz b.gz`, bgzip):
+  // like `gzip -dc`, decompress them all into one stream.
+  while (true) {
     stream.next_out = reinterpret_cast<Bytef*>(buffer);
     stream.avail_out = sizeof(buffer);
-    status = inflate(&stream, Z_NO_FLUSH);
+    const int status = inflate(&stream, Z_NO_FLUSH);
     if (status != Z_OK && status != Z_STREAM_END) {
-      inflateEnd(&stream);
-      throw ParseError(
-          path, std::string("expected valid gzip data, got a corrupt or truncated stream (") +
-                    (stream.msg ? stream.msg : "zlib error") + ")");
+      throw ParseError(path, "expected valid gzip data in member " + std::to_string(member) +
+                                 ", got a corrupt stream (" +
+                                 (stream.msg ? stream.msg : "zlib error") + ")");
     }
     out.append(buffer, sizeof(buffer) - stream.avail_out);
-    if (status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0) {
-      inflateEnd(&stream);
-      throw ParseError(path, "expected the end of the gzip stream, got a truncated file");
+    if (status == Z_STREAM_END) {
+      if (stream.avail_in == 0) break;
+      ++member;
+      if (inflateReset(&stream) != Z_OK) throw ParseError(path, "zlib could not restart");
+    } else if (stream.avail_in == 0 && stream.avail_out != 0) {
+      throw ParseError(path, "expected the end of gzip member " + std::to_string(member) +
+                                 ", got the end of the file (truncated)");
     }
   }
-  inflateEnd(&stream);
   return out;
 }
 
 }  // namespace
 
+void require_regular_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found)
+    throw ParseError(path, "no such file");
+  if (status.type() == std::filesystem::file_type::directory)
+    throw ParseError(path, "expected a file, got a directory");
+  if (!ec && status.type() != std::filesystem::file_type::regular)
+    throw ParseError(path, "expected a regular file, got a device, socket or pipe");
+}
+
 std::string read_file(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ParseError(path, std::string("cannot open the file: ") + std::strerror(errno));
   std::ostringstream buffer;
@@ -69,6 +88,7 @@ std::string read_file(const std::string& path) {
 
 void for_each_tar_member(const std::string& path,
                          const std::function<void(const std::string&, const std::string&)>& visit) {
+  require_regular_file(path);
   std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(),
                                                                 archive_read_free);
   archive_read_support_filter_all(reader.get());
@@ -98,9 +118,13 @@ void for_each_tar_member(const std::string& path,
         path, std::string("corrupt or truncated archive: ") + archive_error_string(reader.get()));
 }
 
-std::vector<std::pair<std::string, std::string>> read_zip_members(const std::string& path) {
+namespace {
+
+/// Opens a zip archive (errors name the path); zip_discard closes it.
+std::unique_ptr<zip_t, decltype(&zip_discard)> open_zip(const std::string& path) {
+  require_regular_file(path);
   int error = 0;
-  zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY, &error);
+  zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &error);
   if (archive == nullptr) {
     zip_error_t z;
     zip_error_init_with_code(&z, error);
@@ -108,45 +132,89 @@ std::vector<std::pair<std::string, std::string>> read_zip_members(const std::str
     zip_error_fini(&z);
     throw ParseError(path, "cannot open the zip archive: " + message);
   }
-  std::unique_ptr<zip_t, decltype(&zip_discard)> guard(archive, zip_discard);
+  return {archive, zip_discard};
+}
+
+/// Reads member `index` to its end in chunks, passing each to `sink`. libzip checks the CRC-32
+/// when a member is read to its end, so a flipped bit is an error naming the member. The
+/// member's declared size is never allocated up front (a crafted header could declare 2^64).
+void read_zip_member(zip_t* archive, zip_uint64_t index, const std::string& path,
+                     const std::function<void(const char*, size_t)>& sink) {
+  zip_stat_t stat;
+  if (zip_stat_index(archive, index, 0, &stat) != 0)
+    throw ParseError(path, "unreadable zip entry " + std::to_string(index));
+  const std::string where = path + ":" + stat.name;
+  std::unique_ptr<zip_file_t, decltype(&zip_fclose)> file(zip_fopen_index(archive, index, 0),
+                                                          zip_fclose);
+  if (!file)
+    throw ParseError(where, std::string("cannot read the member: ") + zip_strerror(archive));
+  char buffer[1 << 16];
+  zip_uint64_t total = 0;
+  zip_int64_t n;
+  while ((n = zip_fread(file.get(), buffer, sizeof(buffer))) > 0) {
+    total += static_cast<zip_uint64_t>(n);
+    if (total > stat.size) break;
+    sink(buffer, static_cast<size_t>(n));
+  }
+  if (n < 0) {
+    throw ParseError(where, std::string("expected an intact member, got a damaged one (") +
+                                zip_file_strerror(file.get()) + ")");
+  }
+  if (total != stat.size) {
+    throw ParseError(where, "expected " + std::to_string(stat.size) + " bytes, got " +
+                                std::to_string(total) + " (damaged member)");
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_zip_members(const std::string& path) {
+  auto archive = open_zip(path);
   std::vector<std::pair<std::string, std::string>> members;
-  const zip_int64_t count = zip_get_num_entries(archive, 0);
+  const zip_int64_t count = zip_get_num_entries(archive.get(), 0);
   for (zip_int64_t i = 0; i < count; ++i) {
-    zip_stat_t stat;
-    if (zip_stat_index(archive, static_cast<zip_uint64_t>(i), 0, &stat) != 0)
-      throw ParseError(path, "unreadable zip entry");
-    std::unique_ptr<zip_file_t, decltype(&zip_fclose)> file(
-        zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0), zip_fclose);
-    if (!file)
-      throw ParseError(path + ":" + stat.name,
-                       std::string("cannot read the member: ") + zip_strerror(archive));
-    std::string bytes(stat.size, '\0');
-    const zip_int64_t read = zip_fread(file.get(), bytes.data(), stat.size);
-    if (read < 0 || static_cast<zip_uint64_t>(read) != stat.size) {
-      throw ParseError(path + ":" + stat.name,
-                       "expected " + std::to_string(stat.size) + " bytes, got a truncated member");
-    }
-    members.emplace_back(stat.name, std::move(bytes));
+    std::string bytes;
+    read_zip_member(archive.get(), static_cast<zip_uint64_t>(i), path,
+                    [&](const char* data, size_t n) { bytes.append(data, n); });
+    members.emplace_back(zip_get_name(archive.get(), static_cast<zip_uint64_t>(i), 0),
+                         std::move(bytes));
   }
   return members;
 }
 
+void verify_zip_archive(const std::string& path) {
+  auto archive = open_zip(path);
+  const zip_int64_t count = zip_get_num_entries(archive.get(), 0);
+  for (zip_int64_t i = 0; i < count; ++i)
+    read_zip_member(archive.get(), static_cast<zip_uint64_t>(i), path, [](const char*, size_t) {});
+}
+
 void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".tmp" + std::to_string(reinterpret_cast<uintptr_t>(&bytes));
+  // Unique per process and call, in the target's folder so that the rename stays atomic.
+  static std::atomic<uint64_t> counter{0};
+  const std::string temporary =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const auto fail = [&](const std::string& message) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);  // never leave a partial file behind
+    throw std::runtime_error(message);
+  };
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw std::runtime_error(temporary + ": cannot create the file: " + std::strerror(errno));
+    if (!out) {
+      throw std::runtime_error(path + ": cannot create the temporary file " + temporary + ": " +
+                               std::strerror(errno));
+    }
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw std::runtime_error(temporary + ": write failed (disk full?)");
+    out.close();
+    if (!out) {
+      fail(path + ": writing " + std::to_string(bytes.size()) +
+           " bytes failed (disk full or file size limit?); the previous file is unchanged");
+    }
   }
   std::error_code ec;
   std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary);
-    throw std::runtime_error(path + ": cannot move the finished file into place: " + ec.message());
-  }
+  if (ec) fail(path + ": cannot move the finished file into place: " + ec.message());
 }
 
 }  // namespace topo::datasets

@@ -188,14 +188,28 @@ MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::st
   set.target_names = target_keys;
   set.target_units.assign(target_keys.size(), target_unit);
   set.force_unit = force_unit;
+  const bool first_has_forces = frames[0].atom_arrays.count("forces") > 0;
   for (size_t f = 0; f < frames.size(); ++f) {
-    auto sample = to_sample(frames[f]);
+    const auto& frame = frames[f];
+    auto sample = to_sample(frame);
+    // A batch needs forces for all frames or none: name the first frame that differs.
+    if ((frame.atom_arrays.count("forces") > 0) != first_has_forces) {
+      throw ParseError(path, frame.line,
+                       std::string("a frame ") + (first_has_forces ? "with" : "without") +
+                           " a forces:R:3 column (as frame 1)",
+                       "frame " + std::to_string(f + 1) +
+                           (first_has_forces ? " without forces" : " with forces"));
+    }
     std::vector<double> targets;
     for (const auto& key : target_keys) {
-      const auto it = frames[f].properties.find(key);
-      if (it == frames[f].properties.end()) {
-        throw ParseError(path, "expected the numeric header key `" + key + "` in frame " +
-                                   std::to_string(f + 1) + ", got a frame without it");
+      const auto it = frame.properties.find(key);
+      if (it == frame.properties.end()) {
+        const auto text = frame.text.find(key);
+        throw ParseError(
+            path, frame.line + 1,
+            "a finite number for the header key `" + key + "` in frame " + std::to_string(f + 1),
+            text == frame.text.end() ? std::string("a frame without it")
+                                     : "`" + key + "=" + text->second + "`");
       }
       targets.push_back(it->second);
     }
@@ -274,8 +288,11 @@ MoleculeSet read_sdf(const std::string& path, const std::vector<std::string>& ta
     for (const auto& key : target_keys) {
       const auto it = molecules[m].properties.find(key);
       if (it == molecules[m].properties.end()) {
-        throw ParseError(path, "expected the numeric data item `" + key + "` in molecule " +
-                                   std::to_string(m + 1));
+        const auto text = molecules[m].text.find(key);
+        throw ParseError(path, molecules[m].line,
+                         "the numeric data item `" + key + "` in molecule " + std::to_string(m + 1),
+                         text == molecules[m].text.end() ? std::string("a molecule without it")
+                                                         : "the non-number " + quote(text->second));
       }
       targets.push_back(it->second);
     }

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -142,7 +143,7 @@ std::vector<Sample> read_mnist(const std::string& images_path, const std::string
 }
 
 Sample read_point_cloud(const std::string& path) {
-  if (!fs::exists(path)) throw ParseError(path, "no such file");
+  require_regular_file(path);
   open3d::geometry::PointCloud cloud;
   bool ok;
   {
@@ -207,7 +208,7 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
     for (const auto& t : parsed.triangles)
       mesh->triangles_.emplace_back(int(t[0]), int(t[1]), int(t[2]));
   } else {
-    if (!fs::exists(path)) throw ParseError(path, "no such file");
+    require_regular_file(path);
     std::lock_guard<std::mutex> lock(open3d_mutex());
     QuietOpen3D quiet;
     if (!open3d::io::ReadTriangleMesh(path, *mesh))
@@ -215,6 +216,15 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
   }
   if (mesh->triangles_.empty()) throw ParseError(path, "expected a mesh with triangles, got none");
   if (!all_finite(mesh->vertices_)) throw ParseError(path, "expected finite vertex coordinates");
+  // Open3D's sampler throws an ANSI-coloured error without the file name on a zero-area mesh.
+  const double area = mesh->GetSurfaceArea();
+  if (!(area > 0)) {
+    throw ParseError(path,
+                     "expected a mesh with positive surface area to sample points from, got " +
+                         std::to_string(mesh->triangles_.size()) +
+                         " triangles of total area 0 (degenerate: collinear or repeated "
+                         "vertices)");
+  }
   return mesh;
 }
 
@@ -232,7 +242,7 @@ Sample sample_mesh(const std::string& path, int64_t num_points) {
     cloud = mesh->SamplePointsUniformly(static_cast<size_t>(num_points));
   }
   if (!cloud || static_cast<int64_t>(cloud->points_.size()) != num_points) {
-    throw ParseError(path, "area-weighted sampling failed (degenerate mesh with zero area?)");
+    throw ParseError(path, "area-weighted sampling failed (degenerate mesh?)");
   }
   Sample s;
   s.name = path;
@@ -269,21 +279,38 @@ ModelNet read_modelnet(const ModelNetOptions& options) {
   }
   std::string cache_file;
   if (!options.cache_dir.empty()) {
+    // Keyed by the settings and every mesh's path, size and modification time: a replaced,
+    // edited or corrupted mesh invalidates the cache.
     std::ostringstream key;
     key << fs::weakly_canonical(options.root).string() << '|' << options.split << '|'
-        << options.num_points << '|' << options.seed << '|' << files.size();
+        << options.num_points << '|' << options.seed;
+    for (const auto& [path, label] : files) {
+      key << '|' << path << ':' << label << ':' << fs::file_size(path) << ':'
+          << fs::last_write_time(path).time_since_epoch().count();
+    }
     cache_file = (fs::path(options.cache_dir) /
                   ("modelnet_" + options.split + "_" + std::to_string(options.num_points) + "_" +
                    std::to_string(std::hash<std::string>()(key.str())) + ".pt"))
                      .string();
     if (fs::exists(cache_file)) {
       torch::Tensor pos, labels;
-      torch::load(pos, cache_file);
-      torch::load(labels, cache_file + ".labels");
-      for (int64_t i = 0; i < pos.size(0); ++i) {
-        out.samples.push_back({pos[i], {}, {}, {}, {}, labels[i], {}, files.at(i).first});
+      try {
+        torch::load(pos, cache_file);
+        torch::load(labels, cache_file + ".labels");
+      } catch (const c10::Error&) {
+        pos = labels = torch::Tensor();
       }
-      return out;
+      const int64_t n = static_cast<int64_t>(files.size());
+      if (pos.defined() && labels.defined() && pos.dim() == 3 && pos.size(0) == n &&
+          pos.size(1) == options.num_points && labels.dim() == 1 && labels.size(0) == n) {
+        for (int64_t i = 0; i < n; ++i) {
+          out.samples.push_back({pos[i], {}, {}, {}, {}, labels[i], {}, files.at(i).first});
+        }
+        return out;
+      }
+      // A damaged or foreign cache file is rebuilt from the meshes (and overwritten below).
+      std::fprintf(stderr, "%s: damaged ModelNet cache, re-sampling the meshes\n",
+                   cache_file.c_str());
     }
   }
   torch::manual_seed(options.seed);  // each mesh's sampling seed comes from this stream
@@ -313,6 +340,7 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
   std::vector<Sample> samples;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, not printed
   for (const auto& path : files) {
+    require_regular_file(path);
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0)
       throw ParseError(path, "HDF5 could not open this file (missing, not HDF5, or truncated)");
@@ -327,7 +355,17 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
       dims.assign(std::max(rank, 0), 0);
       if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
       size_t count = 1;
-      for (const auto d : dims) count *= d;
+      for (const auto d : dims) {
+        // A crafted header can declare any extent: refuse more than 2^28 values (2 GiB).
+        if (d > 0 && count > (size_t{1} << 28) / d) {
+          H5Sclose(space);
+          H5Dclose(set);
+          H5Fclose(file);
+          throw ParseError(path, std::string("expected a plausible size for dataset `") + name +
+                                     "`, got more than 2^28 values");
+        }
+        count *= d;
+      }
       std::vector<double> values(count);
       const herr_t status =
           count == 0 ? 0 : H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());

@@ -2,7 +2,8 @@
 # Builds the dataset parsers with clang, runs their unit tests under AddressSanitizer +
 # UndefinedBehaviorSanitizer, then fuzzes every parser with libFuzzer for TOPO_FUZZ_SECONDS
 # (default 15) each, seeded from the real fixtures in tests/data/datasets. Any sanitizer
-# report, crash or unexpected exception fails the script. Usage: scripts/fuzz.sh
+# report, crash, unexpected exception or allocation above 256 MiB (a declared count trusted
+# before it was checked against the input) fails the script. Usage: scripts/fuzz.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${TOPO_FUZZ_BUILD_DIR:-$root/build-fuzz}"
@@ -24,7 +25,9 @@ mkdir -p "$corpus"/{qm9,extxyz,sdf,off,idx,npy,tu,cora}
 cp "$data"/qm9/*.xyz "$corpus/qm9/"
 cp "$data/qm7b_head.xyz" "$data/ethanol_head.extxyz" "$corpus/extxyz/"
 cp "$data/cdk2_head.sdf" "$corpus/sdf/"
-cp "$data"/meshes/*.off "$corpus/off/"
+cp "$data"/meshes/*.off "$data"/defects/*.off "$corpus/off/"
+# Inputs with one defect each, among them counts declaring far more than the file holds.
+cp "$data"/defects/*.extxyz "$corpus/extxyz/"
 gzip -dc "$data/mnist_200-labels-idx1-ubyte.gz" > "$corpus/idx/labels.idx"
 (cd "$corpus/npy" && python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); [open(n,'wb').write(z.read(n)) for n in z.namelist()]" "$data/ethanol_md17.npz")
 # Multi-file formats: sections separated by NUL bytes (see fuzz/fuzz_parsers.cpp).
@@ -46,7 +49,7 @@ PY
 
 for parser in qm9 extxyz sdf off idx npy tu cora; do
   echo "== fuzzing $parser for ${seconds}s"
-  (cd "$build_dir" && ./"fuzz_$parser" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  (cd "$build_dir" && ./"fuzz_$parser" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 \
       -print_final_stats=1 "$corpus/$parser" 2>&1 | tail -n 4)
   # libFuzzer exits non-zero on a finding; `set -o pipefail` propagates it.
 done

@@ -9,6 +9,17 @@
 namespace topo::training {
 
 StepOutput classification_output(const torch::Tensor& logits, const torch::Tensor& labels) {
+  // cross_entropy's own "Target 10 is out of bounds." names neither the range nor the function.
+  TORCH_CHECK_VALUE(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
+                    "classification_output: expected logits [N, C] and labels [N], got ",
+                    logits.sizes(), " and ", labels.sizes());
+  if (labels.numel() > 0) {
+    const int64_t low = labels.min().item<int64_t>(), high = labels.max().item<int64_t>();
+    TORCH_CHECK_VALUE(low >= 0 && high < logits.size(1),
+                      "classification_output: labels must be class indices in [0, ", logits.size(1),
+                      ") for a model with ", logits.size(1), " classes, got values in [", low, ", ",
+                      high, "]");
+  }
   StepOutput out;
   out.loss = torch::nn::functional::cross_entropy(logits, labels);
   out.metric_sum = (logits.argmax(1) == labels).sum().item<double>();

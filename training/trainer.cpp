@@ -15,6 +15,7 @@
 
 #include "common/check.h"
 #include "datasets/file_io.h"
+#include "datasets/parsers/text_parsing.h"
 
 namespace topo::training {
 
@@ -318,6 +319,14 @@ void Trainer::save_checkpoint(int64_t next_epoch) const {
 
 void Trainer::load_checkpoint() {
   torch::serialize::InputArchive archive;
+  try {
+    // LibTorch's reader does not check the archive's CRC-32s: a flipped bit in a weight would
+    // load silently (and evaluate to NaN). libzip checks every member first.
+    datasets::verify_zip_archive(options_.checkpoint_path());
+  } catch (const datasets::ParseError& e) {
+    throw std::runtime_error(std::string(e.what()) +
+                             ": the checkpoint is damaged; restore it from a copy or train again");
+  }
   try {
     archive.load_from(options_.checkpoint_path());
   } catch (const c10::Error& e) {

@@ -29,7 +29,8 @@ class GraphTask : public Task {
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
     if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
-      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) + " graphs leave the " +
+      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) +
+                               (n == 1 ? " graph leaves the " : " graphs leave the ") +
                                (run.validation.empty() ? "validation" : "test") +
                                " split empty (80/10/10; 10 or more always fill all three)");
     }
@@ -37,6 +38,8 @@ class GraphTask : public Task {
                     {"in_features", set.samples[0].x.size(1)},
                     {"class_names", set.class_names},
                     {"node_label_values", set.node_label_values}};
+    check_classes(run.train, set.num_classes, set.class_names,
+                  c.text("data") + " (" + c.text("name") + ")");
     run.baseline = training::majority_class_accuracy(run.train, run.test);
     auto model =
         std::dynamic_pointer_cast<models::GraphTransformerImpl>(build_model(c, run.recorded));

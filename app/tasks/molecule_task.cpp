@@ -46,13 +46,28 @@ class MoleculeTask : public Task {
   TaskRun prepare(const RunConfig& c) const override {
     TaskRun run;
     const auto set = read_molecules(c.text("dataset"), c.text("data"), c.text("target"));
+    // The model's element table ends at max_atomic_number (Fm, 100): name the molecule and the
+    // atom of a heavier element here rather than fail inside the embedding.
+    const int64_t table = models::MolecularTransformerOptions().max_atomic_number();
+    for (const auto& s : set.samples) {
+      const auto heavy = (s.z > table).nonzero();
+      if (heavy.size(0) > 0) {
+        const int64_t atom = heavy[0][0].item<int64_t>(), z = s.z[atom].item<int64_t>();
+        throw std::runtime_error(s.name + ": atom " + std::to_string(atom) + " (0-based) is " +
+                                 datasets::element_symbol(z) + " (Z = " + std::to_string(z) +
+                                 "); the molecular model covers Z = 1 (H) to " +
+                                 std::to_string(table) + " (" + datasets::element_symbol(table) +
+                                 ")");
+      }
+    }
     const int64_t n = static_cast<int64_t>(set.samples.size());
     const auto parts = datasets::random_split(n, {0.8, 0.1, 0.1}, 0);
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
     if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
-      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) + " molecules leave the " +
+      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) +
+                               (n == 1 ? " molecule leaves the " : " molecules leave the ") +
                                (run.validation.empty() ? "validation" : "test") +
                                " split empty (80/10/10; 10 or more always fill all three)");
     }

@@ -228,13 +228,20 @@ ParsedMesh parse_off(std::string_view text, const std::string& file) {
   if (first.rfind("OFF", 0) != 0) reader.fail("a first line starting with OFF", first);
   first.remove_prefix(3);
   // ModelNet fuses the counts with the header: "OFF490 518 0".
+  auto count_line = first;
   auto counts = split_fields(first);
-  if (counts.empty()) counts = split_fields(next_content("the vertex, face and edge counts"));
-  if (counts.size() < 2) reader.fail("`vertices faces [edges]` counts", first);
+  if (counts.empty()) {
+    count_line = next_content("the vertex, face and edge counts");
+    counts = split_fields(count_line);
+  }
+  if (counts.size() < 2) reader.fail("`vertices faces [edges]` counts", count_line);
   const int64_t v = field_int(reader, counts, 0, "the vertex count");
   const int64_t f = field_int(reader, counts, 1, "the face count");
-  if (v < 0 || f < 0 || v > (int64_t{1} << 30) || f > (int64_t{1} << 30))
-    reader.fail("non-negative counts", first);
+  if (v < 0 || f < 0) reader.fail("non-negative vertex and face counts", count_line);
+  // "x y z\n" takes at least 6 bytes, "3 a b c\n" at least 8: refuse counts the file cannot
+  // hold before reserving memory for them.
+  reader.check_declared_count(v, 6, "vertices", count_line);
+  reader.check_declared_count(f, 8, "faces", count_line);
   ParsedMesh mesh;
   mesh.vertices.reserve(3 * v);
   for (int64_t i = 0; i < v; ++i) {

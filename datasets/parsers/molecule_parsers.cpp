@@ -52,7 +52,9 @@ ParsedMolecule parse_qm9_xyz(std::string_view text, const std::string& file) {
   LineReader reader(text, file);
   ParsedMolecule mol;
   mol.name = file;
-  const int64_t n = atom_count(reader, reader.require("the atom count"), "the atom count");
+  const auto count_line = reader.require("the atom count");
+  const int64_t n = atom_count(reader, count_line, "the atom count");
+  reader.check_declared_count(n, 8, "atom lines", count_line);
   const auto header = reader.require("the `gdb` property line");
   const auto fields = split_fields(header);
   if (fields.size() != 17 || fields[0] != "gdb") {
@@ -195,8 +197,11 @@ std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std:
   while (reader.next_nonblank(line)) {
     const int64_t n =
         atom_count(reader, line, "the atom count of frame " + std::to_string(frames.size() + 1));
+    // n atom lines of at least "H 0 0 0\n" (8 bytes) each follow.
+    reader.check_declared_count(n, 8, "atom lines", line);
     ParsedMolecule mol;
     mol.name = file + "#" + std::to_string(frames.size());
+    mol.line = reader.line_number();
     const auto header = reader.require("the extended XYZ header line");
     std::vector<Column> columns = {{"species", 'S', 1}, {"pos", 'R', 3}};
     for (const auto& [key, value] : header_pairs(reader, header)) {
@@ -216,7 +221,7 @@ std::vector<ParsedMolecule> parse_extended_xyz(std::string_view text, const std:
       width += c.count;
       if (c.name != "species" && c.name != "pos") {
         mol.atom_array_columns[c.name] = c.count;
-        mol.atom_arrays[c.name].reserve(n * c.count);
+        mol.atom_arrays[c.name].reserve(n * c.count);  // n is bounded by the file's size
       }
     }
     for (int64_t i = 0; i < n; ++i) {
@@ -270,6 +275,7 @@ std::vector<ParsedMolecule> parse_sdf(std::string_view text, const std::string& 
     if (trim(line).empty() && reader.at_end()) break;
     ParsedMolecule mol;
     mol.name = std::string(trim(line));
+    mol.line = reader.line_number();
     reader.require("the program/timestamp line (line 2 of the header)");
     reader.require("the comment line (line 3 of the header)");
     const auto counts = reader.require("the counts line");

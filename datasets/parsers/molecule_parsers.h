@@ -16,6 +16,7 @@ namespace topo::datasets {
 /// One parsed molecule: atomic numbers, positions (Å) and whatever the file carries.
 struct ParsedMolecule {
   std::string name;
+  int64_t line = 0;  ///< the line its record starts on (1-based; multi-record files)
   std::vector<int64_t> atomic_numbers;
   std::vector<double> positions;  ///< natoms × 3, Å
   /// Scalar properties (QM9: the 15 of the gdb line; extended XYZ: numeric header keys).

@@ -60,6 +60,18 @@ bool LineReader::next_nonblank(std::string_view& line) {
   return false;
 }
 
+void LineReader::check_declared_count(int64_t count, int64_t min_bytes, const std::string& what,
+                                      std::string_view line) const {
+  const int64_t most = static_cast<int64_t>(remaining_bytes()) / std::max<int64_t>(min_bytes, 1);
+  if (count > most) {
+    throw ParseError(file_, line_,
+                     "at most " + std::to_string(most) + " " + what + " (the remaining " +
+                         std::to_string(remaining_bytes()) + " bytes of the file hold no more)",
+                     std::to_string(count) + " declared by " + quote(line) +
+                         " (a truncated file or a wrong count)");
+  }
+}
+
 void LineReader::fail(const std::string& expected, std::string_view actual) const {
   throw ParseError(file_, line_, expected, quote(actual));
 }

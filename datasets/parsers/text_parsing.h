@@ -5,6 +5,7 @@
 /// and what was expected.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,13 @@ class LineReader {
   int64_t line_number() const { return line_; }
   const std::string& file() const { return file_; }
   bool at_end() const { return position_ >= text_.size(); }
+  /// Bytes not yet read.
+  size_t remaining_bytes() const { return text_.size() - std::min(position_, text_.size()); }
+  /// Checks a count declared by the line just read (`line`) against what the rest of the file
+  /// can hold, before anything is allocated for it: each of the `count` items takes at least
+  /// `min_bytes` bytes. Fails "expected at most N <what> (...), got <count>" otherwise.
+  void check_declared_count(int64_t count, int64_t min_bytes, const std::string& what,
+                            std::string_view line) const;
   [[noreturn]] void fail(const std::string& expected, std::string_view actual) const;
 
  private:

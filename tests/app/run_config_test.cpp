@@ -73,6 +73,15 @@ TEST(RunConfig, FilesAndFlagsAreCheckedAlike) {
       "--mask: \"masks\" entry \"diffusion:tme=1\": make_mask(\"diffusion\"): `settings`");
   flags.set_text("lr", "3", "--lr");  // an integer is a number
   EXPECT_EQ(flags.real("lr"), 3.0);
+  // config.json records settings as JSON (UTF-8 only): a Latin-1 path is refused up front, not
+  // after training with `[json.exception.type_error.316]`.
+  EXPECT_THROW_WITH(flags.set_text("data", "/data/caf\xe9.xyz", "--data"),
+                    "--data: \"data\" must be UTF-8 text (config.json records it), got "
+                    "\"/data/caf\\xE9.xyz\" with a non-UTF-8 byte at offset 9");
+  flags.set_text("data", "/data/caf\xc3\xa9.xyz", "--data");  // UTF-8 é is fine
+  EXPECT_EQ(flags.text("data"), "/data/caf\xc3\xa9.xyz");
+  EXPECT_THROW_WITH(flags.set("masks", std::vector<std::string>{"causal\xff"}, "--mask"),
+                    "\"masks\" must be UTF-8 text");
 }
 
 TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {

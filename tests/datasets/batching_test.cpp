@@ -67,7 +67,10 @@ TEST(Collate, ConcatenatesWithBatchVectorAndShiftsEdges) {
   EXPECT_TRUE(batch.data.y.equal(torch::tensor({0, 1, 2})));
   auto broken = samples;
   broken[1].x = torch::Tensor();
-  EXPECT_THROW_WITH(collate(broken), "samples[1].x");
+  broken[1].name = "cloud.ply";
+  EXPECT_THROW_WITH(
+      collate(broken),
+      "collate: `x` of samples[1] (cloud.ply) is undefined but defined in samples[0]");
 }
 
 TEST(Collate, PadsWithAKeyPaddingMask) {

@@ -194,11 +194,34 @@ TEST(Off, ReadsMeshesAndModelNetsFusedHeader) {
   const auto fused = parse_off("OFF" + counts + "\n" + tail.str(), "fused.off");
   EXPECT_EQ(fused.vertices, normal.vertices);
   EXPECT_EQ(fused.triangles, normal.triangles);
-  expect_parse_error([&] { parse_off(first_lines(text, 10), "cut.off"); },
-                     {"cut.off", "end of file"});
+  expect_parse_error(
+      [&] { parse_off(first_lines(text, 10), "cut.off"); },
+      {"cut.off:2", "got 315 declared by \"315 634 0\" (a truncated file or a wrong count)"});
+  // Counts the file can hold, but lines missing at the end.
+  expect_parse_error([&] { parse_off("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n", "short.off"); },
+                     {"short.off", "face 1 of 1", "end of file"});
   expect_parse_error([&] { parse_off("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n", "idx.off"); },
                      {"idx.off:6", "vertex indices in [0, 3)"});
   expect_parse_error([&] { parse_off("PLY\n", "bad.off"); }, {"bad.off:1", "starting with OFF"});
+}
+
+TEST(DeclaredCounts, AreCheckedAgainstTheFileBeforeAllocating) {
+  // 25 bytes declaring 2^30 vertices once reserved 24 GiB; now an error naming the count line.
+  expect_parse_error(
+      [&] { parse_off(fixture("defects/huge_vertex_count.off"), "huge.off"); },
+      {"huge.off:2: expected at most 1 vertices (the remaining 6 bytes of the file hold no more)",
+       "got 1073741824 declared by \"1073741824 1 0\""});
+  // Counts on their own line are quoted in the message (they used to read `got ""`).
+  expect_parse_error([&] { parse_off(fixture("defects/count_1e12.off"), "big.off"); },
+                     {"big.off:2", "got 1000000000000 declared by \"1000000000000 1 0\""});
+  expect_parse_error([&] { parse_off("OFF\n3 1000 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n", "f.off"); },
+                     {"f.off:2", "faces", "got 1000 declared"});
+  expect_parse_error(
+      [&] { parse_extended_xyz(fixture("defects/huge_atom_count.extxyz"), "huge.extxyz"); },
+      {"huge.extxyz:1: expected at most", "atom lines", "got 999999 declared by \"999999\""});
+  const auto qm9 = fixture("qm9/dsgdb9nsd_000001.xyz");
+  expect_parse_error([&] { parse_qm9_xyz(replace_line(qm9, 1, "99999"), "q.xyz"); },
+                     {"q.xyz:1: expected at most", "got 99999 declared"});
 }
 
 TEST(Idx, ReadsMnistAndRejectsTruncation) {

@@ -4,10 +4,12 @@
 #include <hdf5.h>
 #include <open3d/geometry/PointCloud.h>
 #include <open3d/io/PointCloudIO.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -32,6 +34,11 @@ fs::path temporary_folder(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
+}
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 TEST(Qm9Reader, DirectoryAndTarArchiveAgree) {
@@ -60,6 +67,75 @@ TEST(ExtendedXyzReader, EnergiesForcesAndUnits) {
   const auto qm7b = read_extended_xyz(kData + "qm7b_head.xyz",
                                       {"dft_formation_energy_per_atom_in_eV"}, "eV/atom");
   EXPECT_EQ(qm7b.samples.size(), 30u);
+}
+
+TEST(ExtendedXyzReader, DefectsNameTheFileTheLineAndTheFrame) {
+  const auto defects = kData + "defects/";
+  // energy=nan is a bad value, not a missing key.
+  EXPECT_THROW_WITH(read_extended_xyz(defects + "nan_energy.extxyz", {"energy"}),
+                    "nan_energy.extxyz:13: expected a finite number for the header key `energy` "
+                    "in frame 2, got `energy=nan`");
+  // Frames with and without forces: the reader names the frame (not collate's batch index).
+  EXPECT_THROW_WITH(read_extended_xyz(defects + "mixed_forces.extxyz", {"energy"}),
+                    "mixed_forces.extxyz:23: expected a frame with a forces:R:3 column (as frame "
+                    "1), got frame 3 without forces");
+  // A legal multi-member gzip file (`cat a.gz b.gz`) reads as all its members, as `gzip -dc`.
+  const auto plain = read_extended_xyz(kData + "ethanol_head.extxyz", {"energy"});
+  const auto two = read_extended_xyz(defects + "two_members.extxyz.gz", {"energy"});
+  ASSERT_EQ(two.samples.size(), 20u);
+  for (const size_t i : {0, 9, 10, 19}) {
+    EXPECT_TRUE(two.samples[i].pos.equal(plain.samples[i].pos)) << "frame " << i;
+    EXPECT_TRUE(two.samples[i].forces.equal(plain.samples[i].forces)) << "frame " << i;
+    EXPECT_TRUE(two.samples[i].y.equal(plain.samples[i].y)) << "frame " << i;
+  }
+}
+
+TEST(FileIo, DirectoriesDamagedArchivesAndAFullDisk) {
+  const auto dir = temporary_folder("file_io");
+  // A directory where a file is expected is named as such (it used to read as 0 bytes).
+  EXPECT_THROW_WITH(read_file(dir.string()), ": expected a file, got a directory");
+  EXPECT_THROW_WITH(read_extended_xyz(dir.string(), {"energy"}),
+                    "expected a file, got a directory");
+  EXPECT_THROW_WITH(read_point_cloud(dir.string()), "expected a file, got a directory");
+  EXPECT_THROW_WITH(read_md17_npz(dir.string()), "expected a file, got a directory");
+  EXPECT_THROW_WITH(read_file((dir / "missing.xyz").string()), "missing.xyz: no such file");
+  // A gzip member cut short is named.
+  std::string gz = read_file_bytes(kData + "defects/two_members.extxyz.gz");
+  std::ofstream(dir / "cut.extxyz.gz", std::ios::binary) << gz.substr(0, gz.size() - 100);
+  EXPECT_THROW_WITH(read_file((dir / "cut.extxyz.gz").string()),
+                    "cut.extxyz.gz: expected the end of gzip member 2, got the end of the file");
+  // One flipped bit inside an .npz member fails its CRC-32 and names the member.
+  std::string npz = read_file_bytes(kData + "ethanol_md17.npz");
+  npz[npz.size() / 2] ^= 0x01;
+  std::ofstream(dir / "flipped.npz", std::ios::binary) << npz;
+  EXPECT_THROW_WITH(read_md17_npz((dir / "flipped.npz").string()), "flipped.npz:");
+  EXPECT_THROW_WITH(read_md17_npz((dir / "flipped.npz").string()), "damaged");
+  EXPECT_NO_THROW(verify_zip_archive(kData + "ethanol_md17.npz"));
+  // Disk full (here: the file size limit) keeps the previous file and leaves no temporary.
+  const auto target = (dir / "checkpoint.pt").string();
+  write_file_atomically(target, "previous");
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  rlimit small = old_limit;
+  small.rlim_cur = 4096;
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string message;
+  try {
+    write_file_atomically(target, std::string(1 << 20, 'x'));
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(message.find("checkpoint.pt: writing 1048576 bytes failed"), std::string::npos)
+      << message;
+  EXPECT_EQ(read_file(target), "previous");
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().string().find(".tmp") != std::string::npos) left.push_back(entry.path());
+  }
+  EXPECT_TRUE(left.empty()) << "left over: " << left.front();
 }
 
 TEST(ExtendedXyzWriter, RoundTripsThroughTheReader) {
@@ -346,6 +422,34 @@ TEST(ModelNetReader, PublishedLayoutSamplingAndCache) {
   EXPECT_TRUE(cached.samples[1].pos.equal(first.samples[1].pos));
   options.seed = 1;
   EXPECT_FALSE(read_modelnet(options).samples[1].pos.equal(first.samples[1].pos));
+  // A damaged cache is rebuilt from the meshes (it used to fail with a bare
+  // `PytorchStreamReader failed ...`).
+  for (const auto& entry : fs::directory_iterator(options.cache_dir)) {
+    fs::resize_file(entry.path(), fs::file_size(entry.path()) / 2);
+  }
+  options.seed = 0;
+  const auto rebuilt = read_modelnet(options);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(rebuilt.samples[i].pos.equal(first.samples[i].pos));
+  // A replaced mesh invalidates the cache: the sphere, now a cube, is sampled anew.
+  fs::copy_file(kData + "meshes/cube-meshed.off", root / "sphere" / "train" / "sphere966.off",
+                fs::copy_options::overwrite_existing);
+  const auto replaced = read_modelnet(options);
+  EXPECT_TRUE(replaced.samples[0].pos.equal(first.samples[0].pos));
+  EXPECT_FALSE(replaced.samples[2].pos.equal(first.samples[2].pos));
+  const auto on_cube = replaced.samples[2].pos;
+  const auto spread = (on_cube - on_cube.mean(0, true)).norm(2, 1);
+  EXPECT_GT((spread.max() / spread.min()).item<float>(), 1.1f);  // no longer on a sphere
+  // Open3D's zero-area exception (ANSI colours, no file name) becomes an error naming the file.
+  try {
+    sample_mesh(kData + "defects/zero_area.off", 10);
+    ADD_FAILURE() << "expected an error";
+  } catch (const std::exception& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("zero_area.off: expected a mesh with positive surface area"),
+              std::string::npos)
+        << message;
+    EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+  }
   fs::remove_all(root / "sphere" / "test");
   options.split = "test";
   EXPECT_THROW_WITH(read_modelnet(options), "missing class folder");

@@ -116,6 +116,46 @@ TEST(Trainer, ResumedRunContinuesExactly) {
   }
 }
 
+TEST(Trainer, RefusesADamagedCheckpoint) {
+  // One flipped bit in a weight used to load silently (and evaluate to NaN): the archive's CRC-32s
+  // are checked first and the error names the file and the damaged member.
+  const auto data = toy_data(8);
+  datasets::DataLoaderOptions lo;
+  lo.batch_size = 4;
+  const auto dir = fresh_folder("damaged");
+  const auto path = (dir / "checkpoint.pt").string();
+  auto model = toy_model();
+  {
+    datasets::DataLoader loader(data, lo);
+    Trainer trainer(model.ptr(), TrainerOptions().epochs(1).progress(false).checkpoint_path(path));
+    trainer.fit(step_for(model), loader);
+  }
+  const auto options = TrainerOptions().progress(false).checkpoint_path(path).resume(true);
+  EXPECT_EQ(Trainer(toy_model().ptr(), options).start_epoch(), 1);  // intact: loads
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // The first tensor's data follows its zip local header (30 bytes, the name, the extra field).
+  const size_t name = bytes.find("archive/data/0");
+  ASSERT_NE(name, std::string::npos);
+  const size_t header = name - 30;
+  const auto u16 = [&](size_t at) {
+    return static_cast<size_t>(static_cast<unsigned char>(bytes[at])) |
+           static_cast<size_t>(static_cast<unsigned char>(bytes[at + 1])) << 8;
+  };
+  ASSERT_EQ(bytes.compare(header, 4, "PK\x03\x04"), 0);
+  bytes[header + 30 + u16(header + 26) + u16(header + 28) + 5] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_THROW_WITH(Trainer(toy_model().ptr(), options),
+                    "checkpoint.pt:archive/data/0: expected an intact member, got a damaged one "
+                    "(CRC error): the checkpoint is damaged");
+  // A truncated file is refused as well.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  EXPECT_THROW_WITH(Trainer(toy_model().ptr(), options), "checkpoint.pt");
+}
+
 TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
   const auto data = toy_data(16);
   datasets::DataLoaderOptions lo;
