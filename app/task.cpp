@@ -18,6 +18,21 @@ const Task& task(const std::string& name) {
   throw std::runtime_error("--task must be pointcloud, molecules or graph, got \"" + name + "\"");
 }
 
+void check_splits(const TaskRun& run, const std::string& source) {
+  const size_t total = run.train.size() + run.validation.size() + run.test.size();
+  for (const auto& [split, name] :
+       {std::pair{&run.train, "training"}, std::pair{&run.validation, "validation"},
+        std::pair{&run.test, "test"}}) {
+    if (!split->empty()) continue;
+    throw std::runtime_error(source + ": " + std::to_string(total) +
+                             (total == 1 ? " sample leaves the " : " samples leave the ") + name +
+                             " split empty (" + std::to_string(run.train.size()) + " training, " +
+                             std::to_string(run.validation.size()) + " validation, " +
+                             std::to_string(run.test.size()) +
+                             " test); a run needs samples in each split");
+  }
+}
+
 void check_classes(const std::vector<datasets::Sample>& train, int64_t num_classes,
                    const std::vector<std::string>& class_names, const std::string& source) {
   std::set<int64_t> seen;

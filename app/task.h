@@ -59,6 +59,10 @@ class Task {
 /// The task of `name` ("pointcloud", "molecules", "graph").
 const Task& task(const std::string& name);
 
+/// Refuses splits without samples (metrics of no samples would read 0.0, or a perfect score):
+/// "<source>: N samples leave the validation split empty (…)".
+void check_splits(const TaskRun& run, const std::string& source);
+
 /// Refuses a classification run whose training split holds fewer than two classes (a one-class
 /// "classifier" scores 1.0) or whose labels (`y`) fall outside [0, num_classes); `source` names
 /// the data in the message.

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -73,6 +74,33 @@ void check_finite(const std::string& path, const std::vector<Eigen::Vector3d>& v
     throw ParseError(path, std::string("expected finite ") + what + ", got " + actual.str() +
                                " at point " + std::to_string(i) + " (0-based) of " +
                                std::to_string(values.size()));
+  }
+}
+
+/// `text` without ANSI escape sequences (ESC [ … letter): Open3D colours its messages.
+std::string strip_ansi(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\x1b' && i + 1 < text.size() && text[i + 1] == '[') {
+      i += 2;
+      while (i < text.size() && !std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+      continue;
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+/// Runs an Open3D call; its exceptions (coloured, without the file) become ParseErrors naming
+/// `path`.
+template <typename F>
+auto open3d_call(const std::string& path, F&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const ParseError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ParseError(path, "Open3D failed: " + strip_ansi(e.what()));
   }
 }
 
@@ -151,9 +179,12 @@ Sample read_point_cloud(const std::string& path) {
     QuietOpen3D quiet;
     // NaN and infinite points are kept (Open3D would drop them silently) so that they are
     // reported below with their index.
-    ok = open3d::io::ReadPointCloud(path, cloud,
-                                    {"auto", /*remove_nan_points=*/false,
-                                     /*remove_infinite_points=*/false, /*print_progress=*/false});
+    ok = open3d_call(path, [&] {
+      return open3d::io::ReadPointCloud(
+          path, cloud,
+          {"auto", /*remove_nan_points=*/false, /*remove_infinite_points=*/false,
+           /*print_progress=*/false});
+    });
   }
   if (!ok)
     throw ParseError(path,
@@ -211,7 +242,7 @@ std::shared_ptr<open3d::geometry::TriangleMesh> load_mesh(const std::string& pat
     require_regular_file(path);
     std::lock_guard<std::mutex> lock(open3d_mutex());
     QuietOpen3D quiet;
-    if (!open3d::io::ReadTriangleMesh(path, *mesh))
+    if (!open3d_call(path, [&] { return open3d::io::ReadTriangleMesh(path, *mesh); }))
       throw ParseError(path, "Open3D could not read this mesh (malformed or truncated)");
   }
   if (mesh->triangles_.empty()) throw ParseError(path, "expected a mesh with triangles, got none");
@@ -239,7 +270,8 @@ Sample sample_mesh(const std::string& path, int64_t num_points) {
   {
     std::lock_guard<std::mutex> lock(open3d_mutex());
     open3d::utility::random::Seed(seed);
-    cloud = mesh->SamplePointsUniformly(static_cast<size_t>(num_points));
+    cloud = open3d_call(
+        path, [&] { return mesh->SamplePointsUniformly(static_cast<size_t>(num_points)); });
   }
   if (!cloud || static_cast<int64_t>(cloud->points_.size()) != num_points) {
     throw ParseError(path, "area-weighted sampling failed (degenerate mesh?)");

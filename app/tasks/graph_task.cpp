@@ -28,12 +28,7 @@ class GraphTask : public Task {
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
-    if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
-      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) +
-                               (n == 1 ? " graph leaves the " : " graphs leave the ") +
-                               (run.validation.empty() ? "validation" : "test") +
-                               " split empty (80/10/10; 10 or more always fill all three)");
-    }
+    check_splits(run, c.text("data"));
     run.recorded = {{"num_classes", set.num_classes},
                     {"in_features", set.samples[0].x.size(1)},
                     {"class_names", set.class_names},

@@ -65,12 +65,7 @@ class MoleculeTask : public Task {
     run.train = datasets::select(set.samples, parts[0]);
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
-    if (run.validation.empty() || run.test.empty()) {  // metrics of no samples would read 0
-      throw std::runtime_error(c.text("data") + ": " + std::to_string(n) +
-                               (n == 1 ? " molecule leaves the " : " molecules leave the ") +
-                               (run.validation.empty() ? "validation" : "test") +
-                               " split empty (80/10/10; 10 or more always fill all three)");
-    }
+    check_splits(run, c.text("data"));
     if (c.given("force_weight") && !set.samples[0].forces.defined()) {
       throw std::runtime_error(c.text("data") +
                                ": --force-weight has no effect: the data has no forces");

@@ -82,6 +82,7 @@ class PointCloudTask : public Task {
                     {"feature_dim", feature_dim},
                     {"num_classes", static_cast<int64_t>(class_names.size())},
                     {"class_names", class_names}};
+    check_splits(run, data_folder(c));
     check_classes(run.train, static_cast<int64_t>(class_names.size()), class_names, data_folder(c));
     run.baseline = training::majority_class_accuracy(run.train, run.test);
     auto model =

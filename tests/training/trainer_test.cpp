@@ -15,6 +15,7 @@
 #include "models/point_cloud_classifier.h"
 #include "support/tensor_assertions.h"
 #include "training/plots.h"
+#include "training/steps.h"
 
 namespace topo::training {
 namespace {
@@ -154,6 +155,17 @@ TEST(Trainer, RefusesADamagedCheckpoint) {
   // A truncated file is refused as well.
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
   EXPECT_THROW_WITH(Trainer(toy_model().ptr(), options), "checkpoint.pt");
+}
+
+TEST(Steps, ClassificationLabelsOutsideTheClassesAreNamed) {
+  // cross_entropy alone says `Target 10 is out of bounds.` (with a backtrace).
+  const auto logits = torch::zeros({3, 10});
+  EXPECT_THROW_WITH(classification_output(logits, torch::tensor({1, 10, 2})),
+                    "classification_output: labels must be class indices in [0, 10) for a model "
+                    "with 10 classes, got values in [1, 10]");
+  EXPECT_THROW_WITH(classification_output(logits, torch::tensor({-1, 0, 2})),
+                    "got values in [-1, 2]");
+  EXPECT_EQ(classification_output(logits, torch::tensor({0, 9, 2})).count, 3);
 }
 
 TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
