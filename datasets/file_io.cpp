@@ -3,11 +3,13 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -50,7 +52,16 @@ std::string gunzip(const std::string& compressed, const std::string& path) {
     }
     out.append(buffer, sizeof(buffer) - stream.avail_out);
     if (status == Z_STREAM_END) {
-      if (stream.avail_in == 0) break;
+      // Like `gzip -dc`: zero padding after the last member is ignored; anything else must be
+      // another gzip member (magic 1f 8b).
+      const auto* rest = stream.next_in;
+      const size_t left = stream.avail_in;
+      if (std::all_of(rest, rest + left, [](Bytef b) { return b == 0; })) break;
+      if (left < 2 || rest[0] != 0x1f || rest[1] != 0x8b) {
+        throw ParseError(path, "expected another gzip member or the end of the file after member " +
+                                   std::to_string(member) + ", got " + std::to_string(left) +
+                                   " bytes of other data");
+      }
       ++member;
       if (inflateReset(&stream) != Z_OK) throw ParseError(path, "zlib could not restart");
     } else if (stream.avail_in == 0 && stream.avail_out != 0) {
@@ -70,8 +81,6 @@ void require_regular_file(const std::string& path) {
     throw ParseError(path, "no such file");
   if (status.type() == std::filesystem::file_type::directory)
     throw ParseError(path, "expected a file, got a directory");
-  if (!ec && status.type() != std::filesystem::file_type::regular)
-    throw ParseError(path, "expected a regular file, got a device, socket or pipe");
 }
 
 std::string read_file(const std::string& path) {
@@ -176,8 +185,8 @@ std::vector<std::pair<std::string, std::string>> read_zip_members(const std::str
     std::string bytes;
     read_zip_member(archive.get(), static_cast<zip_uint64_t>(i), path,
                     [&](const char* data, size_t n) { bytes.append(data, n); });
-    members.emplace_back(zip_get_name(archive.get(), static_cast<zip_uint64_t>(i), 0),
-                         std::move(bytes));
+    const char* name = zip_get_name(archive.get(), static_cast<zip_uint64_t>(i), 0);
+    members.emplace_back(name ? name : "", std::move(bytes));
   }
   return members;
 }
@@ -190,31 +199,53 @@ void verify_zip_archive(const std::string& path) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
-  // Unique per process and call, in the target's folder so that the rename stays atomic.
-  static std::atomic<uint64_t> counter{0};
-  const std::string temporary =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  // A fresh file in the target's folder (mkstemp: exclusive even between processes that share
+  // the folder), flushed to disk before the rename so that neither a crash nor a power loss
+  // leaves a truncated `path`.
+  std::string temporary = path + ".tmp.XXXXXX";
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) {
+    throw std::runtime_error(
+        path + ": cannot create a temporary file next to it: " + std::strerror(errno));
+  }
   const auto fail = [&](const std::string& message) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);  // never leave a partial file behind
+    ::close(fd);
+    ::unlink(temporary.c_str());  // never leave a partial file behind
     throw std::runtime_error(message);
   };
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw std::runtime_error(path + ": cannot create the temporary file " + temporary + ": " +
-                               std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fail(path + ": writing " + std::to_string(bytes.size()) + " bytes failed (" +
+           std::strerror(n < 0 ? errno : ENOSPC) + "); the previous file is unchanged");
     }
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      fail(path + ": writing " + std::to_string(bytes.size()) +
-           " bytes failed (disk full or file size limit?); the previous file is unchanged");
-    }
+    written += static_cast<size_t>(n);
   }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) fail(path + ": cannot move the finished file into place: " + ec.message());
+  // mkstemp creates 0600; give the file the permissions an ordinary write would.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, 0666 & ~mask) != 0 || ::fsync(fd) != 0) {
+    fail(path + ": cannot finish the file (" + std::strerror(errno) +
+         "); the previous file is unchanged");
+  }
+  if (::close(fd) != 0) {
+    ::unlink(temporary.c_str());
+    throw std::runtime_error(path + ": closing the file failed: " + std::strerror(errno));
+  }
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(temporary.c_str());
+    throw std::runtime_error(path + ": cannot move the finished file into place: " + reason);
+  }
+  // The rename itself is durable once the folder is synced.
+  const auto folder = std::filesystem::path(path).parent_path();
+  const int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
 }
 
 }  // namespace topo::datasets

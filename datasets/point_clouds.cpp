@@ -100,7 +100,14 @@ auto open3d_call(const std::string& path, F&& call) -> decltype(call()) {
   } catch (const ParseError&) {
     throw;
   } catch (const std::exception& e) {
-    throw ParseError(path, "Open3D failed: " + strip_ansi(e.what()));
+    // "[Open3D Error] (<C++ signature>) /path/File.cpp:123: message": keep the message.
+    std::string message = strip_ansi(e.what());
+    const size_t source = message.find(".cpp:");
+    if (source != std::string::npos) {
+      const size_t colon = message.find(": ", source);
+      if (colon != std::string::npos) message = message.substr(colon + 2);
+    }
+    throw ParseError(path, "Open3D failed: " + message);
   }
 }
 
@@ -327,14 +334,21 @@ ModelNet read_modelnet(const ModelNetOptions& options) {
     if (fs::exists(cache_file)) {
       torch::Tensor pos, labels;
       try {
+        // The CRC-32s first: LibTorch's loader would read a flipped bit silently.
+        verify_zip_archive(cache_file);
+        verify_zip_archive(cache_file + ".labels");
         torch::load(pos, cache_file);
         torch::load(labels, cache_file + ".labels");
-      } catch (const c10::Error&) {
+      } catch (const std::exception&) {
         pos = labels = torch::Tensor();
       }
-      const int64_t n = static_cast<int64_t>(files.size());
+      const int64_t n = static_cast<int64_t>(files.size()),
+                    classes = static_cast<int64_t>(out.class_names.size());
       if (pos.defined() && labels.defined() && pos.dim() == 3 && pos.size(0) == n &&
-          pos.size(1) == options.num_points && labels.dim() == 1 && labels.size(0) == n) {
+          pos.size(1) == options.num_points && pos.size(2) == 3 && labels.dim() == 1 &&
+          labels.size(0) == n &&
+          (n == 0 ||
+           (labels.min().item<int64_t>() >= 0 && labels.max().item<int64_t>() < classes))) {
         for (int64_t i = 0; i < n; ++i) {
           out.samples.push_back({pos[i], {}, {}, {}, {}, labels[i], {}, files.at(i).first});
         }
@@ -373,38 +387,43 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by us, not printed
   for (const auto& path : files) {
     require_regular_file(path);
-    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file < 0)
+    // Handles close on every path out (errors included).
+    struct Handle {
+      hid_t id;
+      herr_t (*close)(hid_t);
+      ~Handle() {
+        if (id >= 0) close(id);
+      }
+    };
+    const Handle file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
+    if (file.id < 0)
       throw ParseError(path, "HDF5 could not open this file (missing, not HDF5, or truncated)");
     const auto read = [&](const char* name, hid_t type, std::vector<hsize_t>& dims) {
-      const hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
-      if (set < 0) {
-        H5Fclose(file);
+      const Handle set{H5Dopen2(file.id, name, H5P_DEFAULT), H5Dclose};
+      if (set.id < 0)
         throw ParseError(path, std::string("expected a dataset named `") + name + "`");
+      const Handle space{H5Dget_space(set.id), H5Sclose};
+      const int rank = space.id < 0 ? -1 : H5Sget_simple_extent_ndims(space.id);
+      if (rank < 0)
+        throw ParseError(path, std::string("could not read the shape of dataset `") + name + "`");
+      dims.assign(rank, 0);
+      if (rank > 0) H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+      // A header can declare any extent: the values must fit in what the file stores (deflate
+      // expands at most ~1032x), checked before allocating.
+      const double stored = static_cast<double>(H5Dget_storage_size(set.id));
+      double count = 1;
+      for (const auto d : dims) count *= static_cast<double>(d);
+      if (count > 1032.0 * stored + 4096.0) {
+        throw ParseError(path, std::string("expected dataset `") + name + "` to hold at most " +
+                                   std::to_string(static_cast<int64_t>(1032.0 * stored + 4096.0)) +
+                                   " values (it stores " + std::to_string(int64_t(stored)) +
+                                   " bytes), got a declared size of " +
+                                   std::to_string(static_cast<int64_t>(count)));
       }
-      const hid_t space = H5Dget_space(set);
-      const int rank = H5Sget_simple_extent_ndims(space);
-      dims.assign(std::max(rank, 0), 0);
-      if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
-      size_t count = 1;
-      for (const auto d : dims) {
-        // A crafted header can declare any extent: refuse more than 2^28 values (2 GiB).
-        if (d > 0 && count > (size_t{1} << 28) / d) {
-          H5Sclose(space);
-          H5Dclose(set);
-          H5Fclose(file);
-          throw ParseError(path, std::string("expected a plausible size for dataset `") + name +
-                                     "`, got more than 2^28 values");
-        }
-        count *= d;
-      }
-      std::vector<double> values(count);
+      std::vector<double> values(static_cast<size_t>(count));
       const herr_t status =
-          count == 0 ? 0 : H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
-      H5Sclose(space);
-      H5Dclose(set);
+          values.empty() ? 0 : H5Dread(set.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
       if (status < 0) {
-        H5Fclose(file);
         throw ParseError(
             path, std::string("could not read dataset `") + name + "` (corrupt or truncated)");
       }
@@ -413,7 +432,6 @@ std::vector<Sample> read_modelnet_h5(const std::vector<std::string>& files) {
     std::vector<hsize_t> data_dims, label_dims;
     const auto data = read("data", H5T_NATIVE_DOUBLE, data_dims);
     const auto labels = read("label", H5T_NATIVE_DOUBLE, label_dims);
-    H5Fclose(file);
     if (data_dims.size() != 3 || data_dims[2] != 3)
       throw ParseError(path, "expected `data` of shape [B, N, 3]");
     if (label_dims.empty() || label_dims[0] != data_dims[0])

@@ -21,4 +21,16 @@ fi
 # No LD_LIBRARY_PATH: the installed libraries and the command must find each other (RUNPATH).
 env -u LD_LIBRARY_PATH "$work/consumer-build/quickstart"
 env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer" masks > /dev/null
+# The Python package, from the prefix (another prefix than the interpreter's needs PYTHONPATH).
+python_dir="$(sed -n 's/^TOPO_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build_dir/CMakeCache.txt")"
+if [ -n "$python_dir" ]; then
+  (cd "$work" && env -u LD_LIBRARY_PATH PYTHONPATH="$work/prefix/$python_dir" /usr/bin/python3 -c "
+import torch, topoformer
+layer = topoformer.nn.GraphAttentionLayer(8, 2, mask='diffusion')
+edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+assert layer(torch.randn(3, 8), edge_index).shape == (3, 8)
+assert topoformer.__file__.startswith('$work/prefix'), topoformer.__file__
+")
+  echo "check_install: the installed Python package imports and runs"
+fi
 echo "check_install: find_package(topoformer) consumer built and ran; the installed command runs"

@@ -82,6 +82,14 @@ TEST(RunConfig, FilesAndFlagsAreCheckedAlike) {
   EXPECT_EQ(flags.text("data"), "/data/caf\xc3\xa9.xyz");
   EXPECT_THROW_WITH(flags.set("masks", std::vector<std::string>{"causal\xff"}, "--mask"),
                     "\"masks\" must be UTF-8 text");
+  // What JSON writers refuse: overlong forms, surrogates, code points above U+10FFFF, a
+  // sequence cut short.
+  for (const char* bad : {"\xc0\xaf", "\xe0\x80\x80", "\xed\xa0\x80", "\xf5\x80\x80\x80",
+                          "\xf4\x90\x80\x80", "a\xe2\x82"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THROW_WITH(flags.set_text("out", bad, "--out"), "must be UTF-8 text");
+  }
+  flags.set_text("out", "runs/\xf0\x9f\x90\x8d", "--out");  // U+1F40D is fine
 }
 
 TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {

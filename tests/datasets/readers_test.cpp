@@ -106,10 +106,24 @@ TEST(FileIo, DirectoriesDamagedArchivesAndAFullDisk) {
                     "cut.extxyz.gz: expected the end of gzip member 2, got the end of the file");
   // One flipped bit inside an .npz member fails its CRC-32 and names the member.
   std::string npz = read_file_bytes(kData + "ethanol_md17.npz");
-  npz[npz.size() / 2] ^= 0x01;
+  // Inside the first member's data: after its local header (30 bytes, name, extra field).
+  const auto u16 = [&](size_t at) {
+    return static_cast<size_t>(static_cast<unsigned char>(npz[at])) |
+           static_cast<size_t>(static_cast<unsigned char>(npz[at + 1])) << 8;
+  };
+  ASSERT_EQ(npz.compare(0, 4, "PK\x03\x04"), 0);
+  npz[30 + u16(26) + u16(28) + 3] ^= 0x01;
   std::ofstream(dir / "flipped.npz", std::ios::binary) << npz;
   EXPECT_THROW_WITH(read_md17_npz((dir / "flipped.npz").string()), "flipped.npz:");
-  EXPECT_THROW_WITH(read_md17_npz((dir / "flipped.npz").string()), "damaged");
+  EXPECT_THROW_WITH(read_md17_npz((dir / "flipped.npz").string()), "damaged one (CRC error)");
+  // Zero padding after the last gzip member is ignored (as gzip -dc does); other data is not.
+  std::ofstream(dir / "padded.extxyz.gz", std::ios::binary) << gz << std::string(512, '\0');
+  EXPECT_EQ(read_file((dir / "padded.extxyz.gz").string()),
+            read_file(kData + "defects/two_members.extxyz.gz"));
+  std::ofstream(dir / "junk.extxyz.gz", std::ios::binary) << gz << "junk";
+  EXPECT_THROW_WITH(read_file((dir / "junk.extxyz.gz").string()),
+                    "expected another gzip member or the end of the file after member 2, got 4 "
+                    "bytes of other data");
   EXPECT_NO_THROW(verify_zip_archive(kData + "ethanol_md17.npz"));
   // Disk full (here: the file size limit) keeps the previous file and leaves no temporary.
   const auto target = (dir / "checkpoint.pt").string();
@@ -133,7 +147,8 @@ TEST(FileIo, DirectoriesDamagedArchivesAndAFullDisk) {
   EXPECT_EQ(read_file(target), "previous");
   std::vector<std::string> left;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().string().find(".tmp") != std::string::npos) left.push_back(entry.path());
+    const auto name = entry.path().filename().string();
+    if (name.find(".tmp") != std::string::npos) left.push_back(name);
   }
   EXPECT_TRUE(left.empty()) << "left over: " << left.front();
 }

@@ -154,7 +154,8 @@ TEST(Trainer, RefusesADamagedCheckpoint) {
                     "(CRC error): the checkpoint is damaged");
   // A truncated file is refused as well.
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
-  EXPECT_THROW_WITH(Trainer(toy_model().ptr(), options), "checkpoint.pt");
+  EXPECT_THROW_WITH(Trainer(toy_model().ptr(), options),
+                    "checkpoint.pt: cannot open the zip archive");
 }
 
 TEST(Steps, ClassificationLabelsOutsideTheClassesAreNamed) {
