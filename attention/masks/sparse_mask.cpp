@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "attention/attention_utils.h"
 #include "common/check.h"
 #include "graph/sparse_matmul.h"
 
@@ -59,6 +60,35 @@ torch::Tensor SparseMaskOperator::apply(const torch::Tensor& x) const {
       graph::sparse_matmul(edge_index_.to(x.device()), values_.to(x.device(), x.scalar_type()),
                            flat, batch_size_ * length_);
   return out.view({heads, batch_size_, length_, channels}).transpose(0, 1);
+}
+
+std::optional<torch::Tensor> SparseMaskOperator::attend(
+    const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v,
+    const torch::Tensor& key_padding_mask) const {
+  ShapeChecker check("SparseMask::attend");
+  check.bind("B", batch_size_, "the mask")
+      .bind("L", length_, "the mask")
+      .bind("S", key_length_, "the mask");
+  check(phi_q, "phi_q", {"B", "H", "L", "M"});
+  check(phi_k, "phi_k", {"B", "H", "S", "M"});
+  check(v, "v", {"B", "H", "S", "D"});
+  const int64_t heads = phi_q.size(1), d = v.size(3);
+  TOPO_CHECK_ARG(values_.size(0) == 1 || values_.size(0) == heads, "SparseMask::attend", "phi_q",
+                 c10::str(values_.size(0), " heads (rows of `values`)"), shape_string(phi_q));
+  auto keys = phi_k;
+  auto vals = v;
+  detail::drop_padded_keys(keys, vals, key_padding_mask);
+  vals = detail::append_ones(vals);  // numerator and normaliser in one product
+  // [B, H, N, C] → [H, B·N, C] over the flattened tokens the edges index.
+  const auto flat = [&](const torch::Tensor& x, int64_t n) {
+    return x.transpose(0, 1).reshape({heads, batch_size_ * n, x.size(3)});
+  };
+  const auto edges = edge_index_.to(phi_q.device());
+  const auto scores = graph::sampled_dot(edges, flat(phi_q, length_), flat(keys, key_length_));
+  const auto weights = scores * values_.to(phi_q.device(), phi_q.scalar_type());  // [H, E]
+  const auto raw = graph::sparse_matmul(edges, weights, flat(vals, key_length_),
+                                        batch_size_ * length_);  // [H, B·L, D + 1]
+  return detail::normalise(raw).view({heads, batch_size_, length_, d}).transpose(0, 1);
 }
 
 torch::Tensor SparseMaskOperator::dense(const torch::TensorOptions& options) const {

@@ -19,6 +19,12 @@ class SparseMaskOperator : public MaskOperator {
                      int64_t length, int64_t key_length = -1);
   torch::Tensor apply(const torch::Tensor& x) const override;
   torch::Tensor dense(const torch::TensorOptions& options) const override;
+  /// Masked attention along the edges only: a sampled dot product φ(q_i)·φ(k_j) per edge, then
+  /// sparse products of (V, 1) by the weights M_ij φ(q_i)·φ(k_j). O(H·E·(M + D)) instead of
+  /// Alg. 1's O(H·E·M·(D + 1)) (issue 16: the kNN and local-RPE masks).
+  std::optional<torch::Tensor> attend(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                                      const torch::Tensor& v,
+                                      const torch::Tensor& key_padding_mask) const override;
 
   const torch::Tensor& edge_index() const { return edge_index_; }
   const torch::Tensor& values() const { return values_; }

@@ -27,7 +27,8 @@ attention::FeatureRole role_from_string(const std::string& role) {
   if (role == "query") return attention::FeatureRole::kQuery;
   if (role == "key") return attention::FeatureRole::kKey;
   if (role == "causal-key") return attention::FeatureRole::kCausalKey;
-  TORCH_CHECK_VALUE(false, "feature_map: `role` must be \"query\", \"key\" or \"causal-key\", got \"",
+  TORCH_CHECK_VALUE(false,
+                    "feature_map: `role` must be \"query\", \"key\" or \"causal-key\", got \"",
                     role, "\"");
 }
 
@@ -35,7 +36,8 @@ attention::FeatureRole role_from_string(const std::string& role) {
 std::vector<MaskSpec> to_specs(const std::vector<std::pair<std::string, py::dict>>& masks,
                                const std::string& where) {
   std::vector<MaskSpec> specs;
-  for (const auto& [name, settings] : masks) specs.push_back({name, to_mask_settings(settings, where)});
+  for (const auto& [name, settings] : masks)
+    specs.push_back({name, to_mask_settings(settings, where)});
   return specs;
 }
 
@@ -54,9 +56,10 @@ Tokens make_tokens(const char* fn, const torch::Tensor& x, const torch::Tensor& 
                    const torch::Tensor& batch, const torch::Tensor& edge_weight) {
   Tokens t;
   if (x.dim() == 2) {
-    TOPO_CHECK_ARG(!key_padding_mask.defined(), fn, "key_padding_mask",
-                   "absent for node-layout inputs x [N, E] (`batch` says which nodes belong together)",
-                   "a tensor");
+    TOPO_CHECK_ARG(
+        !key_padding_mask.defined(), fn, "key_padding_mask",
+        "absent for node-layout inputs x [N, E] (`batch` says which nodes belong together)",
+        "a tensor");
     if (edge_index.defined()) {
       auto graphs = models::make_graph_batch(x, edge_index, batch, edge_weight);
       t.context = graphs.context;
@@ -145,23 +148,23 @@ void bind_attention(py::module_& m) {
       [](int64_t num_features, int64_t dim, bool orthogonal, const std::string& norm,
          uint64_t seed) {
         TORCH_CHECK_VALUE(norm == "chi" || norm == "sqrt-dim",
-                          "random_projection: `norm` must be \"chi\" or \"sqrt-dim\", got \"",
-                          norm, "\"");
-        return attention::random_projection(
-            attention::RandomProjectionOptions(num_features, dim)
-                .orthogonal(orthogonal)
-                .norm(norm == "chi" ? attention::ProjectionNorm::kChi
-                                    : attention::ProjectionNorm::kSqrtDim)
-                .seed(seed)
-                .dtype(torch::kFloat64));
+                          "random_projection: `norm` must be \"chi\" or \"sqrt-dim\", got \"", norm,
+                          "\"");
+        return attention::random_projection(attention::RandomProjectionOptions(num_features, dim)
+                                                .orthogonal(orthogonal)
+                                                .norm(norm == "chi"
+                                                          ? attention::ProjectionNorm::kChi
+                                                          : attention::ProjectionNorm::kSqrtDim)
+                                                .seed(seed)
+                                                .dtype(torch::kFloat64));
       },
       py::arg("num_features"), py::arg("dim"), py::arg("orthogonal") = true,
       py::arg("norm") = "chi", py::arg("seed") = 0);
   m.def(
       "linear_attention",
       [](const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v,
-         bool causal, const OT& key_padding_mask, const OT& segment_ids,
-         const OT& key_segment_ids, int64_t chunk_size) {
+         bool causal, const OT& key_padding_mask, const OT& segment_ids, const OT& key_segment_ids,
+         int64_t chunk_size) {
         return attention::linear_attention(
             phi_q, phi_k, v,
             attention::LinearAttentionFuncOptions()
@@ -243,14 +246,14 @@ void bind_attention(py::module_& m) {
   m.def(
       "make_linear_attention",
       [every_input](int64_t embed_dim, int64_t num_heads, const Masks& masks,
-                    const std::string& feature_map, int64_t num_features,
-                    int64_t redraw_interval, int64_t layer_id, uint64_t seed, bool causal,
-                    bool bias, int64_t chunk_size, int64_t pos_dim) {
+                    const std::string& feature_map, int64_t num_features, int64_t redraw_interval,
+                    int64_t layer_id, uint64_t seed, bool causal, bool bias, int64_t chunk_size,
+                    int64_t pos_dim) {
         const auto kind = models::feature_map_kind_from_string(feature_map);
         std::vector<std::shared_ptr<MaskImpl>> modules;
-        for (const auto& spec : models::model_masks(to_specs(masks, "MaskedLinearAttention"),
-                                                    "MaskedLinearAttention", every_input,
-                                                    pos_dim, kind)) {
+        for (const auto& spec :
+             models::model_masks(to_specs(masks, "MaskedLinearAttention"), "MaskedLinearAttention",
+                                 every_input, pos_dim, kind)) {
           modules.push_back(attention::make_mask(spec.name, num_heads, spec.settings));
         }
         return std::static_pointer_cast<torch::nn::Module>(

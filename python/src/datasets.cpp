@@ -14,14 +14,14 @@ namespace {
 
 py::dict to_dict(const datasets::Sample& s) {
   py::dict d;
-  for (const auto& [name, tensor] : std::vector<std::pair<const char*, const torch::Tensor*>>{
-           {"pos", &s.pos},
-           {"x", &s.x},
-           {"z", &s.z},
-           {"edge_index", &s.edge_index},
-           {"edge_attr", &s.edge_attr},
-           {"y", &s.y},
-           {"forces", &s.forces}}) {
+  for (const auto& [name, tensor] :
+       std::vector<std::pair<const char*, const torch::Tensor*>>{{"pos", &s.pos},
+                                                                 {"x", &s.x},
+                                                                 {"z", &s.z},
+                                                                 {"edge_index", &s.edge_index},
+                                                                 {"edge_attr", &s.edge_attr},
+                                                                 {"y", &s.y},
+                                                                 {"forces", &s.forces}}) {
     if (tensor->defined()) d[name] = *tensor;
   }
   d["name"] = s.name;

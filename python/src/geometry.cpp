@@ -22,7 +22,8 @@ graph::Normalization normalization_from_string(const std::string& name) {
   if (name == "none") return graph::Normalization::kNone;
   if (name == "symmetric") return graph::Normalization::kSymmetric;
   if (name == "random-walk") return graph::Normalization::kRandomWalk;
-  TORCH_CHECK_VALUE(false, "`normalization` must be \"none\", \"symmetric\" or \"random-walk\", got \"",
+  TORCH_CHECK_VALUE(false,
+                    "`normalization` must be \"none\", \"symmetric\" or \"random-walk\", got \"",
                     name, "\"");
 }
 
@@ -152,8 +153,7 @@ void bind_geometry(py::module_& m) {
         return graph::random_walk_kernel(w, alpha, x);
       },
       py::arg("edge_index"), py::arg("alpha"), py::arg("x"), py::arg("matrix") = "adjacency",
-      py::arg("normalization") = "symmetric", py::arg("edge_weight") = py::none(),
-      "Σ_k α_k W^k x");
+      py::arg("normalization") = "symmetric", py::arg("edge_weight") = py::none(), "Σ_k α_k W^k x");
   m.def(
       "regularized_laplacian",
       [](const torch::Tensor& edge_index, const torch::Tensor& sigma, const torch::Tensor& x,
@@ -169,7 +169,8 @@ void bind_geometry(py::module_& m) {
       "stationary_distribution",
       [](const torch::Tensor& edge_index, int64_t num_nodes, const OT& edge_weight,
          const OT& batch) {
-        return graph::stationary_distribution(make_graph(edge_index, edge_weight, num_nodes, batch));
+        return graph::stationary_distribution(
+            make_graph(edge_index, edge_weight, num_nodes, batch));
       },
       py::arg("edge_index"), py::arg("num_nodes") = -1, py::arg("edge_weight") = py::none(),
       py::arg("batch") = py::none());
@@ -178,15 +179,15 @@ void bind_geometry(py::module_& m) {
       [](const torch::Tensor& edge_index, int64_t num_nodes, int64_t walks_per_node,
          int64_t max_length, double halt_probability, bool weighted, bool antithetic,
          const OT& starts, const OT& edge_weight) {
-        const auto walks = graph::sample_random_walks(
-            make_graph(edge_index, edge_weight, num_nodes, {}),
-            graph::RandomWalkOptions()
-                .walks_per_node(walks_per_node)
-                .max_length(max_length)
-                .halt_probability(halt_probability)
-                .weighted(weighted)
-                .antithetic(antithetic),
-            value_or_undefined(starts));
+        const auto walks =
+            graph::sample_random_walks(make_graph(edge_index, edge_weight, num_nodes, {}),
+                                       graph::RandomWalkOptions()
+                                           .walks_per_node(walks_per_node)
+                                           .max_length(max_length)
+                                           .halt_probability(halt_probability)
+                                           .weighted(weighted)
+                                           .antithetic(antithetic),
+                                       value_or_undefined(starts));
         py::dict d;
         d["nodes"] = walks.nodes;
         d["length"] = walks.length;

@@ -73,8 +73,8 @@ PYBIND11_MODULE(_C, m) {
   });
 
   // module_local: torch._C registers torch::nn::Module for its own use already.
-  py::class_<torch::nn::Module, ModulePtr>(
-      m, "Module", py::module_local(), "A C++ module; its tensors are shared, never copied")
+  py::class_<torch::nn::Module, ModulePtr>(m, "Module", py::module_local(),
+                                           "A C++ module; its tensors are shared, never copied")
       .def("name", &torch::nn::Module::name)
       .def(
           "named_parameters",
@@ -106,7 +106,8 @@ PYBIND11_MODULE(_C, m) {
   // Points a C++ tensor at another tensor's data (dtype and device included) in place, so the
   // C++ module sees a buffer that PyTorch replaced (Module.to()/double() replace buffers).
   m.def(
-      "set_data", [](torch::Tensor& target, const torch::Tensor& source) { target.set_data(source); },
+      "set_data",
+      [](torch::Tensor& target, const torch::Tensor& source) { target.set_data(source); },
       py::arg("target"), py::arg("source"));
 
   bind_attention(m);
