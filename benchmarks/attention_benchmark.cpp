@@ -20,6 +20,7 @@
 #include "attention/masks/causal_mask.h"
 #include "attention/masks/dense_mask.h"
 #include "attention/masks/low_rank_mask.h"
+#include "attention/masks/registry.h"
 #include "attention/masks/toeplitz_mask.h"
 
 namespace {
@@ -176,6 +177,25 @@ void BM_CombinerMixture(benchmark::State& state) {
   combiner(state, CombinerVariant::kAxialMixture);
 }
 
+// The multi-head module as users call it ([1, L, 256] tokens, 4 heads, causal mask, m = 128),
+// forward + backward: the C++ side of benchmarks/python_overhead.py, which times the same module
+// through the Python package.
+void BM_MaskedAttentionModule(benchmark::State& state) {
+  const int64_t length = state.range(0);
+  torch::manual_seed(0);
+  LinearAttention attention(LinearAttentionOptions(kHeads * kHeadDim, kHeads)
+                                .feature_map(FeatureMapOptions(0).num_features(kFeatures))
+                                .masks({make_mask("causal", kHeads)}));
+  const auto x = torch::randn({1, length, kHeads * kHeadDim});
+  reset_peak_memory();
+  for (auto _ : state) {
+    auto out = attention->forward(x, x, x);
+    out.sum().backward();
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  state.counters["peak_MB"] = peak_memory_mb();
+}
+
 // Lengths 1k … max_forward (forward) and 1k … max_backward (forward + backward); 2-D grids
 // need squares (1024, 4096, 16384, 65536).
 void lengths(benchmark::internal::Benchmark* b, int64_t max_forward, int64_t max_backward,
@@ -202,5 +222,6 @@ BENCHMARK(BM_CombinerFixed)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 BENCHMARK(BM_CombinerLogsparse)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 BENCHMARK(BM_CombinerAxial)->Apply([](auto* b) { lengths(b, 65536, 16384); });
 BENCHMARK(BM_CombinerMixture)->Apply([](auto* b) { lengths(b, 65536, 16384); });
+BENCHMARK(BM_MaskedAttentionModule)->Arg(16384)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

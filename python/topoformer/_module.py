@@ -18,6 +18,13 @@ class _Mirror(torch.nn.Module):
         super().__init__()
         self._cpp_repr = repr(cpp).splitlines()[0] if repr(cpp) else ""
 
+    def __reduce_ex__(self, protocol):
+        # pickle / torch.save(module) / multiprocessing: rebuilt from the constructor's
+        # arguments, then given the state (the C++ handle itself cannot be pickled).
+        args, kwargs = self._init_args
+        training = [module.training for module, _ in self._pairs]
+        return (_rebuild, (type(self), args, kwargs, self.state_dict(), training))
+
     def extra_repr(self):
         return self._cpp_repr
 
@@ -78,5 +85,23 @@ class CppModule(torch.nn.Module):
             theirs.training = mine.training
         return twin
 
+    def __reduce_ex__(self, protocol):
+        # pickle / torch.save(module) / multiprocessing: rebuilt from the constructor's
+        # arguments, then given the state (the C++ handle itself cannot be pickled).
+        args, kwargs = self._init_args
+        training = [module.training for module, _ in self._pairs]
+        return (_rebuild, (type(self), args, kwargs, self.state_dict(), training))
+
     def extra_repr(self):
         return repr(self._cpp).splitlines()[0] if repr(self._cpp) else ""
+
+
+def _rebuild(cls, args, kwargs, state, training):
+    module = cls(*args, **kwargs)
+    floating = [t for t in state.values() if t.is_floating_point()]
+    if floating:
+        module.to(floating[0].dtype)
+    module.load_state_dict(state)
+    for (sub, _), flag in zip(module._pairs, training):
+        sub.training = flag
+    return module

@@ -3,6 +3,7 @@
 (optimizers, state_dict, .double(), deepcopy), gradients match finite differences, a loss falls,
 and the graph layer sits between plain PyTorch layers on the bundled MUTAG graphs."""
 import copy
+import io
 
 import pytest
 import torch
@@ -41,6 +42,11 @@ def test_state_dict_round_trip_double_and_deepcopy():
     twin = copy.deepcopy(a)
     torch.testing.assert_close(twin(x), a(x), rtol=0, atol=0)
     assert twin.q_proj.weight is not a.q_proj.weight
+    # torch.save of the whole module (pickle), as users save models.
+    buffer = io.BytesIO()
+    torch.save(a, buffer)
+    buffer.seek(0)
+    torch.testing.assert_close(torch.load(buffer)(x), a(x), rtol=0, atol=0)
     a.double()
     assert a.q_proj.weight.dtype == torch.float64
     assert a.feature_map.projection.dtype == torch.float64
