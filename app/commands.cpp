@@ -4,16 +4,22 @@
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "app/launch.h"
 #include "app/task.h"
 #include "common/threads.h"
 #include "datasets/batching.h"
 #include "datasets/file_io.h"
+#include "training/distributed.h"
 #include "training/plots.h"
 
 namespace topo::app {
@@ -21,17 +27,36 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void set_threads(const RunConfig& c) {
+/// --threads, else TOPO_NUM_THREADS / OMP_NUM_THREADS, else the machine's hardware threads
+/// shared among the processes of the job on this machine.
+void set_threads(const RunConfig& c, int64_t local_processes = 1) {
   if (c.integer("threads") > 0) {
     topo::set_num_threads(c.integer("threads"));
+  } else if (local_processes > 1 && std::getenv("TOPO_NUM_THREADS") == nullptr &&
+             std::getenv("OMP_NUM_THREADS") == nullptr) {
+    const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+    topo::set_num_threads(static_cast<int>(std::max<int64_t>(1, hardware / local_processes)));
   } else {
     topo::set_num_threads();
   }
 }
 
+/// `fn` on this process, or on every rank with errors shared (ProcessGroup::run_together).
+void together(training::ProcessGroup* group, const std::function<void()>& fn, const char* what) {
+  if (group != nullptr)
+    group->run_together(fn, what);
+  else
+    fn();
+}
+
 datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const RunConfig& c,
-                            const datasets::Transform& augmentation) {
+                            const datasets::Transform& augmentation,
+                            const training::ProcessGroup* group = nullptr) {
   datasets::DataLoaderOptions o;
+  if (group != nullptr) {
+    o.num_replicas = group->size();
+    o.rank = group->rank();
+  }
   o.batch_size = c.integer("batch_size");
   o.shuffle = static_cast<bool>(augmentation);
   o.seed = static_cast<uint64_t>(c.integer("seed"));
@@ -99,56 +124,94 @@ std::string error_message(const std::exception& e) {
   return e.what();
 }
 
-int train(const RunConfig& config) {
+int train(const RunConfig& given, const std::vector<std::string>& command_line) {
   const auto start = std::chrono::steady_clock::now();
-  config.validate();
-  set_threads(config);
-  const auto out = fs::path(config.text("out"));
-  fs::create_directories(out);
-  const auto& task = app::task(config.text("task"));
-  auto run = task.prepare(config);
-  nlohmann::json saved = config.to_json();
-  saved["recorded"] = run.recorded;
-  const auto config_path = (out / "config.json").string();
-  if (config.flag("resume") && fs::exists(config_path)) {
-    // A resumed run must be the run that wrote the checkpoint: compare before touching anything.
-    const auto previous = nlohmann::json::parse(datasets::read_file(config_path));
-    for (const char* part : {"data", "model", "recorded"}) {
-      const auto before = previous.value(part, nlohmann::json::object()),
-                 now = saved.value(part, nlohmann::json::object());
-      for (auto it = now.begin(); it != now.end(); ++it) {
-        if (std::string(part) == "data" && (it.key() == "workers" || it.key() == "data")) continue;
-        if (!before.contains(it.key()) || before[it.key()] != it.value()) {
-          throw std::runtime_error(
-              "--resume: " + config_path + " has " + part + "." + it.key() + " = " +
-              (before.contains(it.key()) ? before[it.key()].dump() : std::string("(none)")) +
-              ", this run " + it.value().dump() + "; resume with the run's own settings");
-        }
-      }
+  RunConfig config = given;
+  const auto env = training::LaunchEnvironment::from_environment();
+  if (env.launched) {
+    // Under a launcher the job's size is the launcher's; config.json records it.
+    if (config.given("nproc") && config.integer("nproc") != env.world_size) {
+      throw std::runtime_error(c10::str("--nproc ", config.integer("nproc"),
+                                        ": this process was started by a launcher with "
+                                        "WORLD_SIZE = ",
+                                        env.world_size, "; give --nproc only without a launcher"));
     }
+    config.set("nproc", env.world_size, "WORLD_SIZE");
   }
-  std::string record;
-  try {
-    record = saved.dump(2) + "\n";
-  } catch (const nlohmann::json::type_error&) {  // settings are checked; data names are not
-    throw std::runtime_error(config_path +
-                             ": cannot record the run: a class or file name read from the data "
-                             "is not UTF-8 text (JSON holds only UTF-8); rename it");
+  config.validate();
+  if (!env.launched && config.integer("nproc") > 1) {
+    TORCH_CHECK(!command_line.empty(), "train: nproc > 1 needs the command line to start workers");
+    return launch_workers(config.integer("nproc"), command_line);
   }
-  datasets::write_file_atomically(config_path, record);
-  std::cerr << "topoformer: " << run.train.size() << " training, " << run.validation.size()
-            << " validation, " << run.test.size() << " test samples; " << topo::parallel_info()
-            << "\n";
-  training::Trainer trainer(run.model, trainer_options(config, run));
-  auto train_loader = loader(run.train, config, run.augmentation);
-  auto validation_loader = loader(run.validation, config, {});
-  auto test_loader = loader(run.test, config, {});
+  set_threads(config, env.local_world_size);
+  std::shared_ptr<training::ProcessGroup> group;
+  if (env.world_size > 1) group = training::ProcessGroup::create(env, config.real("dist_timeout"));
+  const bool writes = env.rank == 0;
+  const auto out = fs::path(config.text("out"));
+  const auto& task = app::task(config.text("task"));
+  TaskRun run;
+  together(
+      group.get(), [&] { run = task.prepare(config); }, "reading the data");
+  const auto config_path = (out / "config.json").string();
+  together(
+      group.get(),
+      [&] {
+        if (!writes) return;
+        fs::create_directories(out);
+        nlohmann::json saved = config.to_json();
+        saved["recorded"] = run.recorded;
+        if (config.flag("resume") && fs::exists(config_path)) {
+          // A resumed run must be the run that wrote the checkpoint: compare before touching
+          // anything. The number of processes may differ.
+          const auto previous = nlohmann::json::parse(datasets::read_file(config_path));
+          for (const char* part : {"data", "model", "recorded"}) {
+            const auto before = previous.value(part, nlohmann::json::object()),
+                       now = saved.value(part, nlohmann::json::object());
+            for (auto it = now.begin(); it != now.end(); ++it) {
+              if (std::string(part) == "data" && (it.key() == "workers" || it.key() == "data"))
+                continue;
+              if (!before.contains(it.key()) || before[it.key()] != it.value()) {
+                throw std::runtime_error(
+                    "--resume: " + config_path + " has " + part + "." + it.key() + " = " +
+                    (before.contains(it.key()) ? before[it.key()].dump() : std::string("(none)")) +
+                    ", this run " + it.value().dump() + "; resume with the run's own settings");
+              }
+            }
+          }
+        }
+        std::string record;
+        try {
+          record = saved.dump(2) + "\n";
+        } catch (const nlohmann::json::type_error&) {  // settings are checked; data names not
+          throw std::runtime_error(config_path +
+                                   ": cannot record the run: a class or file name read from the "
+                                   "data is not UTF-8 text (JSON holds only UTF-8); rename it");
+        }
+        datasets::write_file_atomically(config_path, record);
+        std::cerr << "topoformer: " << run.train.size() << " training, " << run.validation.size()
+                  << " validation, " << run.test.size() << " test samples; "
+                  << topo::parallel_info()
+                  << (group ? c10::str("; ", group->size(), " processes (c10d Gloo)") : "") << "\n";
+      },
+      "recording the run");
+  training::Trainer trainer(run.model, trainer_options(config, run).process_group(group));
+  auto train_loader = loader(run.train, config, run.augmentation, group.get());
+  auto validation_loader = loader(run.validation, config, {}, group.get());
+  auto test_loader = loader(run.test, config, {}, group.get());
   trainer.fit(run.step, train_loader, &validation_loader);
-  training::plot_learning_curves(
-      (out / "metrics.csv").string(), (out / "learning_curves.png").string(),
-      config.text("task") + " (" + config.text("dataset") + ")", run.baseline);
-  const bool drew = run.draw && run.draw(out.string());
+  bool drew = false;
+  together(
+      group.get(),
+      [&] {
+        if (!writes) return;
+        training::plot_learning_curves(
+            (out / "metrics.csv").string(), (out / "learning_curves.png").string(),
+            config.text("task") + " (" + config.text("dataset") + ")", run.baseline);
+        drew = run.draw && run.draw(out.string());
+      },
+      "drawing the run");
   const auto test = trainer.evaluate(run.step, test_loader);
+  if (!writes) return 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print_test(run, test, c10::str(", ", static_cast<int64_t>(seconds), " s"));

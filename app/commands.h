@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "app/run_config.h"
 
@@ -12,7 +13,11 @@ namespace topo::app {
 
 /// Trains the configured task in config.text("out") (config.json, checkpoint.pt, metrics.csv,
 /// metrics.json, learning_curves.png, rpe_layer1.png) and evaluates the test split.
-int train(const RunConfig& config);
+///
+/// Data-parallel: under a launcher (RANK, WORLD_SIZE, … in the environment) this process is one
+/// rank of the job; otherwise nproc > 1 starts that many workers running `command_line` (argv)
+/// and supervises them (app/launch.h). Only rank 0 writes and prints.
+int train(const RunConfig& config, const std::vector<std::string>& command_line = {});
 /// The test metric of <out>/checkpoint.pt, the model rebuilt from <out>/config.json. `overrides`
 /// may give the data's location and how to run (data, batch_size, workers, threads).
 int evaluate(const std::string& out, const RunConfig& overrides);

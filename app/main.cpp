@@ -6,7 +6,10 @@
 //   topoformer eval --out runs/mnist
 //   topoformer predict --out runs/mn40 --input chair.off
 //   topoformer masks
+#include <c10/util/StringUtil.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -109,7 +112,7 @@ int main(int argc, char** argv) {
     if (train->parsed()) {
       if (!config_file.empty()) config.read_file(config_file);
       train_flags.apply(config);
-      return topo::app::train(config);
+      return topo::app::train(config, std::vector<std::string>(argv, argv + argc));
     }
     if (eval->parsed()) {
       eval_flags.apply(config);
@@ -118,7 +121,12 @@ int main(int argc, char** argv) {
     predict_flags.apply(config);
     return topo::app::predict(out, input, config);
   } catch (const std::exception& e) {
-    std::cerr << "topoformer: error: " << topo::app::error_message(e) << "\n";
+    // A worker of a data-parallel job names its rank (most c10d errors already do).
+    const auto message = topo::app::error_message(e);
+    const char* rank = std::getenv("RANK");
+    const bool named = rank == nullptr || message.rfind("rank ", 0) == 0;
+    std::cerr << "topoformer: error: " << (named ? "" : c10::str("rank ", rank, ": ")) << message
+              << "\n";
     return 1;
   }
 }

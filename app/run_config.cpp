@@ -179,7 +179,8 @@ std::vector<Setting> build_schema() {
        molecules},
       // Training.
       {"epochs", S::kTraining, int64_t{10}, "training epochs", 1.0, 100000.0},
-      {"batch_size", S::kTraining, int64_t{32}, "samples per batch", 1.0, 1048576.0},
+      {"batch_size", S::kTraining, int64_t{32}, "samples per batch (per process with nproc > 1)",
+       1.0, 1048576.0},
       {"lr", S::kTraining, 3e-3, "peak learning rate (AdamW, warm-up then cosine)", 1e-12, 10.0},
       {"weight_decay", S::kTraining, 0.02, "AdamW weight decay", 0.0, 10.0},
       {"warmup", S::kTraining, 0.05, "fraction of steps spent warming up", 0.0, 0.99},
@@ -194,6 +195,14 @@ std::vector<Setting> build_schema() {
        1e6,
        {},
        molecules},
+      {"nproc", S::kTraining, int64_t{1},
+       "data-parallel worker processes on this machine (c10d, Gloo); under a launcher that sets "
+       "RANK and WORLD_SIZE (torchrun), its WORLD_SIZE",
+       1.0, 1024.0},
+      {"dist_timeout", S::kTraining, 300.0,
+       "seconds a worker waits for the others (rendezvous and each all-reduce) before the job "
+       "fails",
+       1.0, 86400.0},
       {"resume",
        S::kTraining,
        false,
@@ -672,6 +681,8 @@ std::string RunConfig::no_effect(const std::string& key) const {
     return "has no effect with the deterministic feature map " + text("feature_map") +
            " (random feature maps: softmax, softmax-hyperbolic, relu-random)";
   }
+  if (key == "dist_timeout" && integer("nproc") == 1)
+    return "has no effect with nproc = 1 (a single process)";
   if (task == "pointcloud" && (key == "knn" || key == "downsample_ratio")) {
     const bool stages = integer("stages") > 1;
     if (key == "downsample_ratio" && !stages) return "has no effect with stages = 1";

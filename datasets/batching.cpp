@@ -124,6 +124,10 @@ DataLoader::DataLoader(std::shared_ptr<const std::vector<Sample>> dataset,
   TOPO_CHECK_ARG(options_.batch_size >= 1, "DataLoader", "batch_size", ">= 1", options_.batch_size);
   TOPO_CHECK_ARG(options_.num_workers >= 0, "DataLoader", "num_workers", ">= 0",
                  options_.num_workers);
+  TOPO_CHECK_ARG(options_.num_replicas >= 1, "DataLoader", "num_replicas", ">= 1",
+                 options_.num_replicas);
+  TOPO_CHECK_ARG(options_.rank >= 0 && options_.rank < options_.num_replicas, "DataLoader", "rank",
+                 c10::str("in [0, ", options_.num_replicas, ")"), options_.rank);
 }
 
 DataLoader::~DataLoader() {
@@ -132,8 +136,26 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::num_batches() const {
   const int64_t n = static_cast<int64_t>(dataset_->size());
-  return options_.drop_last ? n / options_.batch_size
-                            : (n + options_.batch_size - 1) / options_.batch_size;
+  const int64_t global = options_.batch_size * options_.num_replicas;
+  return options_.drop_last ? n / global : (n + global - 1) / global;
+}
+
+std::vector<int64_t> DataLoader::positions(int64_t index) const {
+  const int64_t n = static_cast<int64_t>(state_->order.size());
+  const int64_t global = options_.batch_size * options_.num_replicas;
+  const int64_t begin = index * global, end = std::min(n, begin + global);
+  std::vector<int64_t> out;
+  for (int64_t i = begin + options_.rank; i < end; i += options_.num_replicas) out.push_back(i);
+  return out;
+}
+
+BatchShare DataLoader::last_share() const {
+  TORCH_CHECK(state_->next_batch > 0, "DataLoader::last_share: no batch was returned yet");
+  const int64_t index = state_->next_batch - 1;
+  const int64_t n = static_cast<int64_t>(state_->order.size());
+  const int64_t global = options_.batch_size * options_.num_replicas;
+  return {static_cast<int64_t>(positions(index).size()),
+          std::min(n, (index + 1) * global) - index * global};
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
@@ -154,10 +176,11 @@ void DataLoader::start_epoch(int64_t epoch) {
 }
 
 std::vector<Sample> DataLoader::make_batch(int64_t index) const {
-  const int64_t n = static_cast<int64_t>(state_->order.size());
-  const int64_t begin = index * options_.batch_size, end = std::min(n, begin + options_.batch_size);
+  auto own = positions(index);
+  // The stand-in for an empty share of the last global batch: its first sample (see BatchShare).
+  if (own.empty()) own.push_back(index * options_.batch_size * options_.num_replicas);
   std::vector<Sample> batch;
-  for (int64_t i = begin; i < end; ++i) {
+  for (const int64_t i : own) {
     const int64_t item = state_->order[i];
     Sample s = (*dataset_)[item];
     if (options_.transform) {

@@ -41,6 +41,24 @@ struct DataLoaderOptions {
   /// Threads preparing batches ahead (0: on the caller's thread). Results do not depend on it.
   int64_t num_workers = 0;
   Transform transform = nullptr;
+  /// Sharding for data-parallel training (the role of PyTorch's DistributedSampler): each
+  /// epoch's order is cut into global batches of batch_size · num_replicas samples, and replica
+  /// `rank` takes every num_replicas-th sample of each, starting at position `rank`. The shards
+  /// of an epoch partition it exactly (no padding, no repeats), and global batch j holds the
+  /// samples of batch j of one process with batch_size · num_replicas.
+  int64_t num_replicas = 1;
+  int64_t rank = 0;
+};
+
+/// How much of a batch is this replica's own (see DataLoader::last_share()).
+struct BatchShare {
+  /// Samples of the batch that belong to this replica: 0 for the stand-in batch (the global
+  /// batch's first sample) that a replica gets when the last global batch has fewer samples
+  /// than replicas, so that every replica runs the same number of steps; its loss must weigh
+  /// nothing and its metrics must not count.
+  int64_t own = 0;
+  /// Samples of the whole global batch (over all replicas).
+  int64_t global = 0;
 };
 
 /// Iterates over batches of a dataset (a shared vector of samples). Each epoch shuffles with
@@ -55,9 +73,13 @@ class DataLoader {
   void start_epoch(int64_t epoch);
   /// The next batch of the epoch's samples (transformed), or nullopt at the end.
   std::optional<std::vector<Sample>> next();
+  /// The share of the batch next() returned last.
+  BatchShare last_share() const;
 
  private:
   std::vector<Sample> make_batch(int64_t index) const;
+  /// Positions in the epoch's order of this replica's samples of global batch `index`.
+  std::vector<int64_t> positions(int64_t index) const;
   struct State;
   std::shared_ptr<const std::vector<Sample>> dataset_;
   DataLoaderOptions options_;

@@ -19,8 +19,13 @@
 
 namespace topo::training {
 
+namespace {
+std::string read_checkpoint(const std::string& path);
+}  // namespace
+
 struct Trainer::State {
   std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<GradientReducer> reducer;
   int64_t next_epoch = 0, global_step = 0, epochs_without_improvement = 0;
   double best_metric = std::nan("");
   std::vector<EpochRecord> history;
@@ -39,8 +44,38 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> model, TrainerOptions option
   state_->optimizer = std::make_unique<torch::optim::AdamW>(
       model_->parameters(),
       torch::optim::AdamWOptions(options_.learning_rate()).weight_decay(options_.weight_decay()));
-  if (options_.resume() && std::filesystem::exists(options_.checkpoint_path())) load_checkpoint();
+  const auto& group = options_.process_group();
+  TOPO_CHECK_ARG(options_.bucket_bytes() >= 1, "Trainer", "bucket_bytes", ">= 1",
+                 options_.bucket_bytes());
+  if (!distributed()) {
+    if (options_.resume() && std::filesystem::exists(options_.checkpoint_path()))
+      load_checkpoint(read_checkpoint(options_.checkpoint_path()));
+    return;
+  }
+  // Rank 0 reads (and checks) the checkpoint and hands its bytes to every rank, so that the
+  // run folder need only be on rank 0's machine.
+  std::string bytes;
+  group->run_together(
+      [&] {
+        if (writes() && options_.resume() && std::filesystem::exists(options_.checkpoint_path()))
+          bytes = read_checkpoint(options_.checkpoint_path());
+      },
+      "reading the checkpoint");
+  bytes = group->broadcast_bytes(bytes, 0, "sending the checkpoint from rank 0");
+  group->run_together(
+      [&] {
+        if (!bytes.empty()) load_checkpoint(bytes);
+      },
+      "loading the checkpoint");
+  broadcast_module(*group, *model_);
+  state_->reducer = std::make_unique<GradientReducer>(group, *model_, options_.bucket_bytes());
 }
+
+bool Trainer::distributed() const {
+  return options_.process_group() != nullptr && options_.process_group()->size() > 1;
+}
+
+bool Trainer::writes() const { return !distributed() || options_.process_group()->rank() == 0; }
 
 Trainer::~Trainer() = default;
 
@@ -60,6 +95,18 @@ namespace {
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups())
     static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+/// The checkpoint's bytes after checking every zip member's CRC-32: LibTorch's reader does not
+/// check them, so a flipped bit in a weight would load silently (and evaluate to NaN).
+std::string read_checkpoint(const std::string& path) {
+  try {
+    datasets::verify_zip_archive(path);
+  } catch (const datasets::ParseError& e) {
+    throw std::runtime_error(std::string(e.what()) +
+                             ": the checkpoint is damaged; restore it from a copy or train again");
+  }
+  return datasets::read_file(path);
 }
 
 std::string format_seconds(double s) {
@@ -98,6 +145,49 @@ struct ExtraTotals {
   }
 };
 
+/// Sums over the batches of an epoch (and, in data-parallel training, over the ranks).
+struct Totals {
+  double loss_sum = 0, metric_sum = 0, metric_count = 0, count = 0;
+  ExtraTotals extra;
+
+  /// Adds one batch; a stand-in batch (`own` false, see datasets::BatchShare) adds zeros but
+  /// its extra metrics' names, so that every rank reduces vectors of the same layout.
+  void add(const StepOutput& out, double loss, bool own) {
+    if (!own) {
+      auto zeros = out.extra;
+      for (auto& e : zeros) e.sum = e.count = 0;
+      extra.add(zeros);
+      return;
+    }
+    loss_sum += loss * out.count;
+    metric_sum += out.metric_sum;
+    metric_count += out.metric_count > 0 ? out.metric_count : static_cast<double>(out.count);
+    count += out.count;
+    extra.add(out.extra);
+  }
+  void add(const Totals& other) {
+    loss_sum += other.loss_sum;
+    metric_sum += other.metric_sum;
+    metric_count += other.metric_count;
+    count += other.count;
+    extra.add(other.extra.totals);
+  }
+  std::vector<double> to_vector() const {
+    std::vector<double> v{loss_sum, metric_sum, metric_count, count};
+    for (const auto& e : extra.totals) v.insert(v.end(), {e.sum, e.count});
+    return v;
+  }
+  void from_vector(const std::vector<double>& v) {
+    loss_sum = v[0], metric_sum = v[1], metric_count = v[2], count = v[3];
+    for (size_t i = 0; i < extra.totals.size(); ++i) {
+      extra.totals[i].sum = v[4 + 2 * i];
+      extra.totals[i].count = v[5 + 2 * i];
+    }
+  }
+  double loss() const { return loss_sum / std::max(count, 1.0); }
+  double metric() const { return metric_sum / std::max(metric_count, 1.0); }
+};
+
 /// Names of all extra metrics in the history, in order of first appearance.
 std::vector<std::string> extra_names(const std::vector<EpochRecord>& history) {
   std::vector<std::string> names;
@@ -122,57 +212,87 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
                                       datasets::DataLoader* validation) {
   const int64_t per_epoch = train.num_batches();
   TOPO_CHECK_ARG(per_epoch >= 1, "Trainer::fit", "train", "at least one batch", "an empty loader");
+  auto* group = options_.process_group().get();
+  if (distributed()) {
+    // Every rank must run the same number of steps, or the collectives would not pair up.
+    const auto root = std::stoll(
+        group->broadcast_bytes(std::to_string(per_epoch), 0, "comparing the loaders' sizes"));
+    group->run_together(
+        [&] {
+          TORCH_CHECK(root == per_epoch, "Trainer::fit: rank ", group->rank(), " has ", per_epoch,
+                      " batches per epoch, rank 0 has ", root,
+                      "; shard the loaders with DataLoaderOptions::num_replicas and rank");
+        },
+        "comparing the loaders' sizes");
+  }
   const int64_t total_steps = per_epoch * options_.epochs();
+  // Checkpoints are written at epoch ends, so a resumed run (with any number of processes,
+  // hence any number of steps per epoch) continues the schedule from its epoch.
+  state_->global_step = state_->next_epoch * per_epoch;
   std::vector<EpochRecord> records;
   using clock = std::chrono::steady_clock;
   for (int64_t epoch = state_->next_epoch; epoch < options_.epochs(); ++epoch) {
     const auto start = clock::now();
     model_->train();
     train.start_epoch(epoch);
-    double loss_sum = 0, metric_sum = 0, metric_count = 0;
-    int64_t count = 0, batches = 0;
-    ExtraTotals extra;
+    Totals totals;
+    int64_t batches = 0;
     while (auto batch = train.next()) {
       const double lr = learning_rate_at(state_->global_step, total_steps);
       set_learning_rate(*state_->optimizer, lr);
       state_->optimizer->zero_grad();
+      const auto share = train.last_share();
+      if (state_->reducer) state_->reducer->prepare();
       const auto out = step(*batch);
       const double loss = out.loss.item<double>();
-      if (!std::isfinite(loss)) {
-        throw std::runtime_error(c10::str("Trainer: training stopped because the loss is ", loss,
-                                          " at epoch ", epoch + 1, ", batch ", batches + 1,
-                                          " (global step ", state_->global_step + 1,
-                                          "); lower the learning rate or check the inputs"));
+      const auto nonfinite_error = [&](const std::string& value) {
+        return std::runtime_error(c10::str("Trainer: training stopped because the loss is ", value,
+                                           " at epoch ", epoch + 1, ", batch ", batches + 1,
+                                           " (global step ", state_->global_step + 1,
+                                           "); lower the learning rate or check the inputs"));
+      };
+      if (!state_->reducer && !std::isfinite(loss)) throw nonfinite_error(c10::str(loss));
+      Totals this_step;
+      this_step.add(out, loss, share.own > 0);
+      if (state_->reducer) {
+        // Weighted by the share of the global batch: the average over the ranks of these
+        // gradients is the gradient of the global batch's mean loss.
+        const double weight = static_cast<double>(group->size() * share.own) / share.global;
+        (weight == 1.0 ? out.loss : out.loss * weight).backward();
+        auto sums = this_step.to_vector();
+        sums.push_back(std::isfinite(loss) ? 0.0 : 1.0);
+        state_->reducer->finalize(sums);
+        if (sums.back() > 0)
+          throw nonfinite_error(
+              c10::str("not finite on ", sums.back(), " of ", group->size(), " ranks"));
+        sums.pop_back();
+        this_step.from_vector(sums);
+      } else {
+        out.loss.backward();
       }
-      out.loss.backward();
       if (options_.grad_clip() > 0)
         torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.grad_clip());
       state_->optimizer->step();
       ++state_->global_step;
       ++batches;
-      loss_sum += loss * out.count;
-      metric_sum += out.metric_sum;
-      metric_count += out.metric_count > 0 ? out.metric_count : static_cast<double>(out.count);
-      count += out.count;
-      extra.add(out.extra);
-      if (options_.progress()) {
+      totals.add(this_step);
+      if (options_.progress() && writes()) {
         const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
         const int width = 24, filled = static_cast<int>(width * batches / per_epoch);
         std::fprintf(stderr, "\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f %s %.4f eta %s   ",
                      (long long)epoch + 1, (long long)options_.epochs(),
                      std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-                     (long long)batches, (long long)per_epoch,
-                     loss_sum / std::max<int64_t>(count, 1), options_.metric_name().c_str(),
-                     metric_sum / std::max(metric_count, 1.0),
+                     (long long)batches, (long long)per_epoch, totals.loss(),
+                     options_.metric_name().c_str(), totals.metric(),
                      format_seconds(elapsed / batches * (per_epoch - batches)).c_str());
       }
     }
     EpochRecord record;
     record.epoch = epoch + 1;
-    record.train_loss = loss_sum / std::max<int64_t>(count, 1);
-    record.train_metric = metric_sum / std::max(metric_count, 1.0);
+    record.train_loss = totals.loss();
+    record.train_metric = totals.metric();
     record.learning_rate = learning_rate_at(state_->global_step - 1, total_steps);
-    record.extra = extra.values("train_");
+    record.extra = totals.extra.values("train_");
     if (validation != nullptr) {
       const auto eval = evaluate(step, *validation);
       record.validation_loss = eval.loss;
@@ -180,7 +300,7 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       for (const auto& [name, value] : eval.extra) record.extra.emplace_back("val_" + name, value);
     }
     record.seconds = std::chrono::duration<double>(clock::now() - start).count();
-    if (options_.log_epochs()) {
+    if (options_.log_epochs() && writes()) {
       std::string others;
       for (const auto& [name, value] : record.extra) {
         if (name.rfind("val_", 0) == 0) others += c10::str("  ", name, " ", value);
@@ -195,7 +315,7 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
     records.push_back(record);
     state_->history.push_back(record);
     state_->next_epoch = epoch + 1;
-    // Early stopping on the validation metric.
+    // Early stopping on the validation metric (the same on every rank: it is reduced).
     bool stop = false;
     if (validation != nullptr) {
       const double m = record.validation_metric;
@@ -210,48 +330,17 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
         stop = true;
       }
     }
-    if (!options_.checkpoint_path().empty()) save_checkpoint(epoch + 1);
-    // Logs are rewritten whole each epoch, so they always match the checkpoint.
-    const auto names = extra_names(state_->history);
-    if (!options_.metrics_csv().empty()) {
-      std::ostringstream csv;
-      csv << "epoch,train_loss,train_" << options_.metric_name() << ",val_loss,val_"
-          << options_.metric_name() << ",learning_rate,seconds";
-      for (const auto& name : names) csv << ',' << name;
-      csv << '\n' << std::setprecision(8);
-      for (const auto& r : state_->history) {
-        csv << r.epoch << ',' << r.train_loss << ',' << r.train_metric << ',' << r.validation_loss
-            << ',' << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds;
-        for (const auto& name : names) csv << ',' << extra_value(r, name);
-        csv << '\n';
-      }
-      datasets::write_file_atomically(options_.metrics_csv(), csv.str());
-    }
-    if (!options_.metrics_json().empty()) {
-      std::ostringstream json;
-      json << "[" << std::setprecision(8);
-      for (size_t i = 0; i < state_->history.size(); ++i) {
-        const auto& r = state_->history[i];
-        json << (i ? ",\n " : "\n ") << "{\"epoch\": " << r.epoch
-             << ", \"train_loss\": " << r.train_loss << ", \"train_" << options_.metric_name()
-             << "\": " << r.train_metric << ", \"val_loss\": " << r.validation_loss << ", \"val_"
-             << options_.metric_name() << "\": " << r.validation_metric
-             << ", \"learning_rate\": " << r.learning_rate << ", \"seconds\": " << r.seconds;
-        for (const auto& name : names) {
-          const double value = extra_value(r, name);
-          json << ", \"" << name << "\": ";
-          if (std::isfinite(value))
-            json << value;
-          else
-            json << "null";
-        }
-        json << "}";
-      }
-      json << "\n]\n";
-      datasets::write_file_atomically(options_.metrics_json(), json.str());
-    }
+    const auto write_outputs = [&] {
+      if (!writes()) return;
+      if (!options_.checkpoint_path().empty()) save_checkpoint(epoch + 1);
+      write_logs();
+    };
+    if (distributed())
+      group->run_together(write_outputs, "writing the checkpoint and logs");
+    else
+      write_outputs();
     if (stop) {
-      if (options_.log_epochs())
+      if (options_.log_epochs() && writes())
         std::fprintf(stderr, "early stopping: no better validation %s for %lld epochs\n",
                      options_.metric_name().c_str(), (long long)options_.early_stopping_patience());
       break;
@@ -260,25 +349,71 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
   return records;
 }
 
+void Trainer::write_logs() const {
+  // Logs are rewritten whole each epoch, so they always match the checkpoint.
+  const auto names = extra_names(state_->history);
+  if (!options_.metrics_csv().empty()) {
+    std::ostringstream csv;
+    csv << "epoch,train_loss,train_" << options_.metric_name() << ",val_loss,val_"
+        << options_.metric_name() << ",learning_rate,seconds";
+    for (const auto& name : names) csv << ',' << name;
+    csv << '\n' << std::setprecision(8);
+    for (const auto& r : state_->history) {
+      csv << r.epoch << ',' << r.train_loss << ',' << r.train_metric << ',' << r.validation_loss
+          << ',' << r.validation_metric << ',' << r.learning_rate << ',' << r.seconds;
+      for (const auto& name : names) csv << ',' << extra_value(r, name);
+      csv << '\n';
+    }
+    datasets::write_file_atomically(options_.metrics_csv(), csv.str());
+  }
+  if (!options_.metrics_json().empty()) {
+    std::ostringstream json;
+    json << "[" << std::setprecision(8);
+    for (size_t i = 0; i < state_->history.size(); ++i) {
+      const auto& r = state_->history[i];
+      json << (i ? ",\n " : "\n ") << "{\"epoch\": " << r.epoch
+           << ", \"train_loss\": " << r.train_loss << ", \"train_" << options_.metric_name()
+           << "\": " << r.train_metric << ", \"val_loss\": " << r.validation_loss << ", \"val_"
+           << options_.metric_name() << "\": " << r.validation_metric
+           << ", \"learning_rate\": " << r.learning_rate << ", \"seconds\": " << r.seconds;
+      for (const auto& name : names) {
+        const double value = extra_value(r, name);
+        json << ", \"" << name << "\": ";
+        if (std::isfinite(value))
+          json << value;
+        else
+          json << "null";
+      }
+      json << "}";
+    }
+    json << "\n]\n";
+    datasets::write_file_atomically(options_.metrics_json(), json.str());
+  }
+}
+
 Evaluation Trainer::evaluate(const StepFunction& step, datasets::DataLoader& loader) {
   const bool was_training = model_->is_training();
   model_->eval();
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
-  Evaluation result;
-  double loss_sum = 0, metric_sum = 0, metric_count = 0;
-  ExtraTotals extra;
+  Totals totals;
   while (auto batch = loader.next()) {
+    const auto share = loader.last_share();
     const auto out = step(*batch);
-    loss_sum += out.loss.item<double>() * out.count;
-    metric_sum += out.metric_sum;
-    metric_count += out.metric_count > 0 ? out.metric_count : static_cast<double>(out.count);
-    result.count += out.count;
-    extra.add(out.extra);
+    totals.add(out, out.loss.item<double>(), share.own > 0);
   }
-  result.extra = extra.values("");
-  result.loss = loss_sum / std::max<int64_t>(result.count, 1);
-  result.metric = metric_sum / std::max(metric_count, 1.0);
+  if (distributed()) {
+    auto sums = torch::tensor(totals.to_vector(), torch::kDouble);
+    std::vector<torch::Tensor> tensors{sums};
+    options_.process_group()->all_reduce_sum(tensors, "summing the evaluation's metrics");
+    totals.from_vector(
+        std::vector<double>(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel()));
+  }
+  Evaluation result;
+  result.extra = totals.extra.values("");
+  result.loss = totals.loss();
+  result.metric = totals.metric();
+  result.count = static_cast<int64_t>(totals.count);
   model_->train(was_training);
   return result;
 }
@@ -317,18 +452,11 @@ void Trainer::save_checkpoint(int64_t next_epoch) const {
   datasets::write_file_atomically(options_.checkpoint_path(), bytes.str());
 }
 
-void Trainer::load_checkpoint() {
+void Trainer::load_checkpoint(const std::string& bytes) {
   torch::serialize::InputArchive archive;
   try {
-    // LibTorch's reader does not check the archive's CRC-32s: a flipped bit in a weight would
-    // load silently (and evaluate to NaN). libzip checks every member first.
-    datasets::verify_zip_archive(options_.checkpoint_path());
-  } catch (const datasets::ParseError& e) {
-    throw std::runtime_error(std::string(e.what()) +
-                             ": the checkpoint is damaged; restore it from a copy or train again");
-  }
-  try {
-    archive.load_from(options_.checkpoint_path());
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
   } catch (const c10::Error& e) {
     throw std::runtime_error(options_.checkpoint_path() +
                              ": not a readable topoformer checkpoint (" +

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "datasets/batching.h"
+#include "training/distributed.h"
 
 namespace topo::training {
 
@@ -44,6 +45,16 @@ struct TrainerOptions {
   /// One line per finished epoch on stderr (loss, metrics, time), independent of `progress`.
   TORCH_ARG(bool, log_epochs) = true;
   TORCH_ARG(std::string, metric_name) = "accuracy";
+  /// Data-parallel training over this group (null or size 1: one process): rank 0's parameters
+  /// and buffers (and, on resume, its checkpoint) reach every rank at construction, gradients
+  /// are averaged during backward (GradientReducer), metrics are summed over the ranks, and only
+  /// rank 0 prints and writes checkpoints and logs. The loaders must be sharded
+  /// (DataLoaderOptions::num_replicas and rank); each rank's loss is weighted by its share of
+  /// the global batch, so that the step equals one process's step on the global batch for losses
+  /// that are means over samples.
+  TORCH_ARG(std::shared_ptr<ProcessGroup>, process_group) = nullptr;
+  /// Gradient bytes per all-reduce bucket (data-parallel training).
+  TORCH_ARG(int64_t, bucket_bytes) = 1 << 20;
 };
 
 /// What one batch contributes: the loss to minimise (mean over the batch) and a metric
@@ -99,7 +110,11 @@ class Trainer {
 
  private:
   void save_checkpoint(int64_t next_epoch) const;
-  void load_checkpoint();
+  void load_checkpoint(const std::string& bytes);
+  void write_logs() const;
+  bool distributed() const;
+  /// Whether this process prints and writes (rank 0, or the only process).
+  bool writes() const;
   double learning_rate_at(int64_t step, int64_t total_steps) const;
 
   struct State;

@@ -110,6 +110,62 @@ TEST(DataLoader, DeterministicAtAnyWorkerCountAndEpochDependent) {
   EXPECT_EQ(sizes, (std::set<int64_t>{4}));
 }
 
+TEST(DataLoader, ShardsPartitionEachEpochIntoTheGlobalBatches) {
+  // Samples identified by y = index; 25 = 2 global batches of 3 × 4, then one of 1 sample.
+  auto data = std::make_shared<std::vector<Sample>>(clouds(25));
+  for (int64_t i = 0; i < 25; ++i) (*data)[i].y = torch::tensor(i, torch::kLong);
+  const auto ids = [](const std::vector<Sample>& batch) {
+    std::vector<int64_t> out;
+    for (const auto& s : batch) out.push_back(s.y.item<int64_t>());
+    return out;
+  };
+  for (const int64_t replicas : {1, 2, 3}) {
+    for (const int64_t epoch : {0, 1}) {
+      DataLoaderOptions whole;
+      whole.batch_size = 4 * replicas;
+      whole.seed = 5;
+      DataLoader single(data, whole);
+      single.start_epoch(epoch);
+      std::vector<std::unique_ptr<DataLoader>> shards;
+      for (int64_t r = 0; r < replicas; ++r) {
+        auto o = whole;
+        o.batch_size = 4;
+        o.num_replicas = replicas;
+        o.rank = r;
+        o.num_workers = r % 2;  // sharding does not depend on the workers
+        shards.push_back(std::make_unique<DataLoader>(data, o));
+        shards.back()->start_epoch(epoch);
+        EXPECT_EQ(shards.back()->num_batches(), single.num_batches());
+      }
+      while (auto expected = single.next()) {
+        std::multiset<int64_t> got;
+        for (auto& shard : shards) {
+          const auto batch = shard->next();
+          ASSERT_TRUE(batch.has_value());
+          const auto share = shard->last_share();
+          EXPECT_EQ(share.global, static_cast<int64_t>(expected->size()));
+          const auto own = ids(*batch);
+          if (share.own == 0) {
+            // The stand-in: the global batch's first sample, not to be counted.
+            EXPECT_EQ(own, std::vector<int64_t>{ids(*expected).front()});
+          } else {
+            EXPECT_EQ(share.own, static_cast<int64_t>(own.size()));
+            got.insert(own.begin(), own.end());
+          }
+        }
+        const auto want = ids(*expected);
+        EXPECT_EQ(got, std::multiset<int64_t>(want.begin(), want.end()))
+            << replicas << " replicas, epoch " << epoch;
+      }
+      for (auto& shard : shards) EXPECT_FALSE(shard->next().has_value());
+    }
+  }
+  DataLoaderOptions bad;
+  bad.num_replicas = 2;
+  bad.rank = 2;
+  EXPECT_THROW_WITH(DataLoader(data, bad), "DataLoader: `rank` must be in [0, 2), got 2");
+}
+
 TEST(Splits, RandomSplitAndKFoldArePartitions) {
   const auto parts = random_split(100, {0.8, 0.1, 0.1}, 3);
   EXPECT_EQ(parts[0].size(0), 80);
