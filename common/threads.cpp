@@ -3,6 +3,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -30,7 +31,25 @@ int from_environment(const char* variable) {
   return static_cast<int>(value);
 }
 
+/// OpenBLAS's own thread pool (Debian's libopenblas0-pthread), which LibTorch 1.13's
+/// at::set_num_threads leaves alone: found at run time, so other BLAS builds need nothing.
+using OpenBlasSetThreads = void (*)(int);
+using OpenBlasGetThreads = int (*)();
+
+OpenBlasSetThreads openblas_setter() {
+  return reinterpret_cast<OpenBlasSetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
+OpenBlasGetThreads openblas_getter() {
+  return reinterpret_cast<OpenBlasGetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+}
+
 }  // namespace
+
+int blas_threads() {
+  const auto get = openblas_getter();
+  return get != nullptr ? get() : 0;
+}
 
 int set_num_threads(int num_threads) {
   TOPO_CHECK_ARG(num_threads >= 0, "topo::set_num_threads", "num_threads",
@@ -40,6 +59,10 @@ int set_num_threads(int num_threads) {
   if (chosen == 0) chosen = from_environment("OMP_NUM_THREADS");
   if (chosen == 0) chosen = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(chosen);
+  // Without this, "1 thread" still ran OpenBLAS with a thread per core, spinning: measured on
+  // the main job (2 vCPUs), 195% CPU for the same epoch time as 99% with one BLAS thread, which
+  // left nothing for a second data-parallel process (BENCHMARKS.md, "Data-parallel training").
+  if (const auto set = openblas_setter()) set(chosen);
   return at::get_num_threads();
 }
 
@@ -56,8 +79,10 @@ bool compiled_with_openmp() {
 std::string parallel_info() {
   std::ostringstream out;
   out << "topoformer " << version() << ": " << num_threads() << " intra-op thread(s), OpenMP "
-      << (compiled_with_openmp() ? "on" : "off") << ", LAPACK " << (at::hasLAPACK() ? "yes" : "no")
-      << ", CUDA " << (built_with_cuda() ? "on" : "off");
+      << (compiled_with_openmp() ? "on" : "off");
+  if (blas_threads() > 0) out << ", OpenBLAS " << blas_threads() << " thread(s)";
+  out << ", LAPACK " << (at::hasLAPACK() ? "yes" : "no") << ", CUDA "
+      << (built_with_cuda() ? "on" : "off");
   return out.str();
 }
 

@@ -13,7 +13,8 @@
 
 namespace topo {
 
-/// Sets LibTorch's intra-op thread count and returns the count now in use.
+/// Sets LibTorch's intra-op thread count (and OpenBLAS's, whose own pool LibTorch leaves alone)
+/// and returns the count now in use.
 ///
 /// `num_threads > 0` sets exactly that many. `num_threads == 0` (the default) takes, in order,
 /// the environment variable TOPO_NUM_THREADS, then OMP_NUM_THREADS, then all hardware threads.
@@ -22,6 +23,9 @@ int set_num_threads(int num_threads = 0);
 
 /// LibTorch's current intra-op thread count.
 int num_threads();
+
+/// OpenBLAS's thread count, or 0 when the BLAS in use is not OpenBLAS.
+int blas_threads();
 
 /// Whether topoformer's own kernels were compiled with OpenMP (they always are in supported
 /// builds; false means `at::parallel_for` in them runs serially).

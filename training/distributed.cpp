@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -184,11 +185,14 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(const LaunchEnvironment& env,
   }
   try {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    // The interface Gloo binds: GLOO_SOCKET_IFNAME as in PyTorch; the loopback when every
-    // process runs on this machine; else the address this machine's hostname resolves to.
+    // The interface Gloo binds: GLOO_SOCKET_IFNAME as in PyTorch; the loopback when the
+    // rendezvous is on it (every process on this machine); else the address this machine's
+    // hostname resolves to (PyTorch's default).
+    const bool loopback = env.master_addr == "localhost" || env.master_addr == "::1" ||
+                          env.master_addr.rfind("127.", 0) == 0;
     if (const auto ifname = environment("GLOO_SOCKET_IFNAME"))
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(*ifname));
-    else if (env.local_world_size == env.world_size)
+    else if (loopback)
       options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     else
       options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
@@ -350,8 +354,10 @@ GradientReducer::GradientReducer(std::shared_ptr<ProcessGroup> group,
   TOPO_CHECK_ARG(bucket_bytes >= 1, "GradientReducer", "bucket_bytes", ">= 1", bucket_bytes);
   auto& impl = *impl_;
   impl.group = std::move(group);
+  std::set<const void*> seen;  // a parameter shared by two submodules is reduced once
   for (const auto& item : module.named_parameters()) {
-    if (!item.value().requires_grad()) continue;
+    if (!item.value().requires_grad() || !seen.insert(item.value().unsafeGetTensorImpl()).second)
+      continue;
     TOPO_CHECK_ARG(item.value().device().is_cpu() && item.value().layout() == torch::kStrided,
                    "GradientReducer", "module", "dense CPU parameters", item.key());
     impl.params.push_back(item.value());

@@ -25,6 +25,7 @@ namespace topo::training {
 
 /// Where this process stands in a job, from the variables torchrun (and `topoformer train
 /// --nproc`) set: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT.
+/// LOCAL_WORLD_SIZE defaults to WORLD_SIZE and LOCAL_RANK to RANK (one machine).
 struct LaunchEnvironment {
   int64_t rank = 0, world_size = 1, local_rank = 0, local_world_size = 1;
   std::string master_addr = "127.0.0.1";
@@ -48,8 +49,9 @@ int free_local_port();
 class ProcessGroup {
  public:
   /// Rendezvous of `env.world_size` processes through a TCPStore served by rank 0 at
-  /// MASTER_ADDR:MASTER_PORT, then a Gloo group; `timeout_seconds` bounds the rendezvous and
-  /// every collective.
+  /// MASTER_ADDR:MASTER_PORT, then a Gloo group (on GLOO_SOCKET_IFNAME's interface if set, else
+  /// on the loopback when MASTER_ADDR is a loopback address, else on the address of this
+  /// machine's hostname); `timeout_seconds` bounds the rendezvous and every collective.
   static std::shared_ptr<ProcessGroup> create(const LaunchEnvironment& env, double timeout_seconds);
   ~ProcessGroup();
 

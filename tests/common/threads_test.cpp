@@ -45,6 +45,16 @@ TEST_F(ThreadsTest, OwnParallelLoopsRunInParallel) {
   EXPECT_EQ(detail::parallel_for_chunks(1000), 1);
 }
 
+TEST_F(ThreadsTest, OpenBlasFollowsTheCount) {
+  // Debian's libopenblas0-pthread (installed by scripts/install_dependencies.sh) keeps its own
+  // pool, which at::set_num_threads leaves alone.
+  set_num_threads(1);
+  EXPECT_EQ(blas_threads(), 1);
+  set_num_threads(2);
+  EXPECT_EQ(blas_threads(), 2);
+  EXPECT_NE(parallel_info().find("OpenBLAS 2 thread(s)"), std::string::npos);
+}
+
 TEST_F(ThreadsTest, InfoMentionsThreads) {
   set_num_threads(2);
   EXPECT_NE(parallel_info().find("2 intra-op thread(s), OpenMP on"), std::string::npos);
