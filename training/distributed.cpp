@@ -284,9 +284,15 @@ void ProcessGroup::run_together(const std::function<void()>& fn, const char* wha
   auto failed = torch::zeros({size()}, torch::kLong);
   if (error) failed[rank()] = 1;
   std::vector<at::Tensor> flags{failed};
-  all_reduce_sum(flags, what);
-  if (error) std::rethrow_exception(error);
-  for (int64_t r = 0; r < size(); ++r) {
+  try {
+    all_reduce_sum(flags, what);
+  } catch (const std::exception&) {
+    if (error) std::rethrow_exception(error);  // the own error says more than the group's
+    throw;
+  }
+  if (failed.sum().item<int64_t>() == 0) return;
+  std::string others;
+  for (int64_t r = 0; r < size() && !error; ++r) {
     if (failed[r].item<int64_t>() == 0) continue;
     std::string text = "(its message could not be read)";
     try {
@@ -294,14 +300,47 @@ void ProcessGroup::run_together(const std::function<void()>& fn, const char* wha
       text.assign(bytes.begin(), bytes.end());
     } catch (const std::exception&) {
     }
-    throw std::runtime_error(c10::str("rank ", r, " failed in ", what, ": ", text));
+    others = c10::str("rank ", r, " failed in ", what, ": ", text);
+    break;
   }
+  // Every rank has read the messages before a failed rank (perhaps rank 0, which serves the
+  // store) exits.
+  auto done = torch::zeros({1}, torch::kLong);
+  std::vector<at::Tensor> barrier{done};
+  try {
+    all_reduce_sum(barrier, what);
+  } catch (const std::exception&) {
+  }
+  if (error) std::rethrow_exception(error);
+  throw std::runtime_error(others);
+}
+
+void ProcessGroup::check_same(const std::string& description, const std::string& subject,
+                              const char* what) {
+  const auto root = broadcast_bytes(description, 0, what);
+  run_together(
+      [&] {
+        TORCH_CHECK(root == description, "rank ", rank(), " has other ", subject,
+                    " than rank 0: ", description.substr(0, 300), " vs rank 0's ",
+                    root.substr(0, 300));
+      },
+      what);
 }
 
 void broadcast_module(ProcessGroup& group, torch::nn::Module& module, int64_t root) {
   std::vector<torch::Tensor> tensors;
-  for (const auto& p : module.parameters()) tensors.push_back(p);
-  for (const auto& b : module.buffers()) tensors.push_back(b);
+  std::string layout;
+  for (const auto& item : module.named_parameters()) {
+    tensors.push_back(item.value());
+    layout += c10::str(item.key(), item.value().sizes(), item.value().dtype(), ";");
+  }
+  for (const auto& item : module.named_buffers()) {
+    tensors.push_back(item.value());
+    layout += c10::str(item.key(), item.value().sizes(), item.value().dtype(), ";");
+  }
+  // Tensors of other shapes would be broadcast into the wrong places (or never pair up).
+  group.check_same(layout, "parameters or buffers (names, shapes, dtypes)",
+                   "comparing the model with rank 0's");
   group.broadcast(tensors, root, "broadcasting the model from rank 0");
 }
 
@@ -367,15 +406,8 @@ GradientReducer::GradientReducer(std::shared_ptr<ProcessGroup> group,
   std::string layout;
   for (size_t i = 0; i < impl.params.size(); ++i)
     layout += c10::str(impl.names[i], impl.params[i].sizes(), impl.params[i].dtype(), ";");
-  const auto root_layout =
-      impl.group->broadcast_bytes(layout, 0, "comparing the model's parameters with rank 0's");
-  impl.group->run_together(
-      [&] {
-        TORCH_CHECK(layout == root_layout, "GradientReducer: rank ", impl.group->rank(),
-                    " holds other parameters than rank 0 (names, shapes or dtypes differ); every "
-                    "rank must build the same model");
-      },
-      "comparing the model's parameters with rank 0's");
+  impl.group->check_same(layout, "parameters (names, shapes, dtypes)",
+                         "comparing the model's parameters with rank 0's");
   // Buckets in reverse registration order: backward produces the last layers' gradients first.
   const size_t n = impl.params.size();
   impl.bucket_of.assign(n, 0);

@@ -72,6 +72,10 @@ class ProcessGroup {
   /// leaving them blocked in the next collective.
   void run_together(const std::function<void()>& fn, const char* what);
 
+  /// Throws on every rank unless `description` (of `subject`) is the same on every rank as on
+  /// rank 0 — the guard before collectives whose layout follows from it.
+  void check_same(const std::string& description, const std::string& subject, const char* what);
+
   /// Starts an asynchronous all-reduce (sum) of one contiguous tensor; wait with wait().
   int64_t start_all_reduce(torch::Tensor tensor);
   void wait(int64_t handle, const char* what);
@@ -82,7 +86,8 @@ class ProcessGroup {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Replaces every parameter and buffer of `module` by rank `root`'s.
+/// Replaces every parameter and buffer of `module` by rank `root`'s, after checking that every
+/// rank holds the same names, shapes and dtypes.
 void broadcast_module(ProcessGroup& group, torch::nn::Module& module, int64_t root = 0);
 
 /// Averages the gradients of `module`'s parameters over the ranks of `group` during backward.

@@ -184,6 +184,12 @@ struct Totals {
       extra.totals[i].count = v[5 + 2 * i];
     }
   }
+  /// The extra metrics' names: the layout of to_vector().
+  std::string layout() const {
+    std::string out;
+    for (const auto& e : extra.totals) out += e.name + ",";
+    return out;
+  }
   double loss() const { return loss_sum / std::max(count, 1.0); }
   double metric() const { return metric_sum / std::max(metric_count, 1.0); }
 };
@@ -213,18 +219,11 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
   const int64_t per_epoch = train.num_batches();
   TOPO_CHECK_ARG(per_epoch >= 1, "Trainer::fit", "train", "at least one batch", "an empty loader");
   auto* group = options_.process_group().get();
-  if (distributed()) {
-    // Every rank must run the same number of steps, or the collectives would not pair up.
-    const auto root = std::stoll(
-        group->broadcast_bytes(std::to_string(per_epoch), 0, "comparing the loaders' sizes"));
-    group->run_together(
-        [&] {
-          TORCH_CHECK(root == per_epoch, "Trainer::fit: rank ", group->rank(), " has ", per_epoch,
-                      " batches per epoch, rank 0 has ", root,
-                      "; shard the loaders with DataLoaderOptions::num_replicas and rank");
-        },
-        "comparing the loaders' sizes");
-  }
+  // Every rank must run the same number of steps, or the collectives would not pair up.
+  if (distributed())
+    group->check_same(c10::str(per_epoch, " batches per epoch"),
+                      "loaders (shard them with DataLoaderOptions::num_replicas and rank)",
+                      "comparing the loaders' sizes");
   const int64_t total_steps = per_epoch * options_.epochs();
   // Checkpoints are written at epoch ends, so a resumed run (with any number of processes,
   // hence any number of steps per epoch) continues the schedule from its epoch.
@@ -255,6 +254,10 @@ std::vector<EpochRecord> Trainer::fit(const StepFunction& step, datasets::DataLo
       Totals this_step;
       this_step.add(out, loss, share.own > 0);
       if (state_->reducer) {
+        // The step's sums are reduced as one vector: its layout (the extra metrics' names)
+        // must be rank 0's.
+        if (batches == 0)
+          group->check_same(this_step.layout(), "metrics", "comparing the step's metrics");
         // Weighted by the share of the global batch: the average over the ranks of these
         // gradients is the gradient of the global batch's mean loss.
         const double weight = static_cast<double>(group->size() * share.own) / share.global;
@@ -403,6 +406,8 @@ Evaluation Trainer::evaluate(const StepFunction& step, datasets::DataLoader& loa
     totals.add(out, out.loss.item<double>(), share.own > 0);
   }
   if (distributed()) {
+    options_.process_group()->check_same(totals.layout(), "metrics",
+                                         "comparing the evaluation's metrics");
     auto sums = torch::tensor(totals.to_vector(), torch::kDouble);
     std::vector<torch::Tensor> tensors{sums};
     options_.process_group()->all_reduce_sum(tensors, "summing the evaluation's metrics");

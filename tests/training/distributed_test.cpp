@@ -11,9 +11,12 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "attention/linear_attention.h"
 #include "datasets/batching.h"
@@ -121,6 +124,10 @@ std::vector<int> run_workers(int64_t world, const std::string& name,
   std::vector<pid_t> pids;
   for (int64_t rank = 0; rank < world; ++rank) {
     const pid_t pid = ::fork();
+    if (pid < 0) {
+      ADD_FAILURE() << "fork failed";
+      continue;
+    }
     if (pid == 0) {
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
@@ -135,11 +142,17 @@ std::vector<int> run_workers(int64_t world, const std::string& name,
     }
     pids.push_back(pid);
   }
-  std::vector<int> statuses;
-  for (const pid_t pid : pids) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    statuses.push_back(status);
+  // Bounded: a deadlock fails the test after 120 s instead of waiting for ctest's limit.
+  std::vector<int> statuses(pids.size(), -1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  for (size_t i = 0; i < pids.size(); ++i) {
+    while (::waitpid(pids[i], &statuses[i], WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        for (const pid_t pid : pids) ::kill(pid, SIGKILL);
+        ADD_FAILURE() << "workers still running after 120 s";
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   return statuses;
 }
@@ -202,6 +215,15 @@ TEST(DistributedWorker, FailOnRankOne) {
                                      : "rank 1 failed in reading the data: cannot read shard.bin";
     EXPECT_EQ(std::string(e.what()), expected);
   }
+}
+
+TEST(DistributedWorker, DifferentModels) {
+  if (require_env("TOPO_TEST_OUT").empty())
+    GTEST_SKIP() << "a worker of the DistributedTraining tests";
+  auto group = ProcessGroup::create(LaunchEnvironment::from_environment(), 60);
+  torch::nn::Linear model(group->rank() == 0 ? 2 : 3, 4);
+  // Checked before any tensor is broadcast: every rank fails, naming the difference.
+  EXPECT_THROW_WITH(broadcast_module(*group, *model), "rank 1 has other parameters or buffers");
 }
 
 // ---- Tests ----
@@ -283,6 +305,12 @@ TEST(DistributedTraining, TwoProcessCheckpointResumesInOneProcess) {
 TEST(DistributedTraining, AnErrorOnOneRankEndsEveryRank) {
   const auto dir = fresh_folder("error");
   expect_all_succeeded(run_workers(2, "FailOnRankOne", {{"TOPO_TEST_OUT", dir.string()}}));
+  fs::remove_all(dir);
+}
+
+TEST(DistributedTraining, DifferentModelsAreRefusedOnEveryRank) {
+  const auto dir = fresh_folder("models");
+  expect_all_succeeded(run_workers(2, "DifferentModels", {{"TOPO_TEST_OUT", dir.string()}}));
   fs::remove_all(dir);
 }
 
