@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Geometry: kNN graphs on the kd-tree against brute force (cdist + topk), and attention with
+// Geometry: kNN graphs on the kd-tree against the same queries issued to nanoflann directly and
+// against brute force (cdist + topk), and attention with
 // point-cloud RPEs (FLT spectral RPE via the low-rank mask, local exact RPE via the sparse
 // mask) against exact softmax attention with the dense RPE, over N points in 3-D (batch 1,
 // 4 heads, head dim 32, 64 random features, 16 spectral frequencies). Forward only.
+#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <nanoflann.hpp>
+#include <vector>
 
 #include "attention/feature_map.h"
 #include "attention/masked_linear_attention.h"
@@ -33,6 +37,49 @@ void BM_KnnGraphKdTree(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_KnnGraphKdTree)
+    ->Arg(1 << 10)
+    ->Arg(1 << 13)
+    ->Arg(1 << 16)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond);
+
+/// The same work issued to nanoflann directly (issue 16's yardstick for knn_graph): build the
+/// tree over the same float32 points (leaf size 10, as KdTree), then k + 1 nearest (the point
+/// itself included) for every point with nanoflann's own result set, in parallel on the same
+/// threads, into a preallocated buffer.
+struct RawCloud {
+  const float* data;
+  size_t count;
+  size_t kdtree_get_point_count() const { return count; }
+  float kdtree_get_pt(size_t i, size_t axis) const { return data[i * 3 + axis]; }
+  template <class BBox>
+  bool kdtree_get_bbox(BBox& /*unused*/) const {
+    return false;
+  }
+};
+
+void BM_KnnRawNanoflann(benchmark::State& state) {
+  const auto pos = cloud(state.range(0));
+  const RawCloud adaptor{pos.data_ptr<float>(), static_cast<size_t>(pos.size(0))};
+  using Tree = nanoflann::KDTreeSingleIndexAdaptor<
+      nanoflann::L2_Simple_Adaptor<float, RawCloud, float, uint32_t>, RawCloud, 3, uint32_t>;
+  const int64_t n = pos.size(0), k = kNeighbours + 1;
+  std::vector<uint32_t> indices(static_cast<size_t>(n * k));
+  std::vector<float> distances(static_cast<size_t>(n * k));
+  for (auto _ : state) {
+    Tree tree(3, adaptor, nanoflann::KDTreeSingleIndexAdaptorParams(10));
+    at::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        nanoflann::KNNResultSet<float, uint32_t, uint32_t> result(static_cast<uint32_t>(k));
+        result.init(&indices[i * k], &distances[i * k]);
+        tree.findNeighbors(result, adaptor.data + i * 3, nanoflann::SearchParams());
+      }
+    });
+    benchmark::DoNotOptimize(indices.data());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_KnnRawNanoflann)
     ->Arg(1 << 10)
     ->Arg(1 << 13)
     ->Arg(1 << 16)

@@ -47,7 +47,7 @@ class OrderedResultSet {
   };
 
   OrderedResultSet(size_t capacity, D bound, Index skip)
-      : capacity_(capacity), bound_(bound), skip_(skip) {
+      : capacity_(capacity), bound_(bound), worst_(bound), skip_(skip) {
     if (capacity_ > 0) items_.reserve(capacity_ + 1);
   }
 
@@ -63,15 +63,14 @@ class OrderedResultSet {
       items_.pop_back();
     }
     items_.insert(std::upper_bound(items_.begin(), items_.end(), item), item);
+    // nanoflann asks for worstDist() at every node it visits: keep it ready rather than call
+    // nextafter each time (knn_graph of 10^6 points: BENCHMARKS.md, "Geometry").
+    if (full())
+      worst_ =
+          std::min(bound_, std::nextafter(items_.back().dist, std::numeric_limits<D>::infinity()));
     return true;
   }
-  D worstDist() const {
-    if (full()) {
-      return std::min(bound_,
-                      std::nextafter(items_.back().dist, std::numeric_limits<D>::infinity()));
-    }
-    return bound_;
-  }
+  D worstDist() const { return worst_; }
   bool full() const { return capacity_ > 0 && items_.size() == capacity_; }
   std::vector<Item>& sorted_items() {
     if (capacity_ == 0) std::sort(items_.begin(), items_.end());
@@ -80,9 +79,59 @@ class OrderedResultSet {
 
  private:
   size_t capacity_;
-  D bound_;
+  D bound_, worst_;
   Index skip_;
   std::vector<Item> items_;
+};
+
+/// The k nearest of one query written straight into its output rows (no allocation per query),
+/// ordered by (distance, index) by insertion as nanoflann's own KNNResultSet; the same tie and
+/// worst-distance rules as OrderedResultSet.
+template <typename D>
+class KnnRowResultSet {
+ public:
+  KnnRowResultSet(int64_t k, Index skip, int64_t* indices, D* distances)
+      : k_(k), skip_(skip), indices_(indices), distances_(distances) {}
+
+  bool addPoint(D dist, Index index) {
+    if (index == skip_) return true;
+    int64_t i = count_;
+    if (count_ == k_) {
+      if (!before(dist, index, k_ - 1)) return true;
+      i = k_ - 1;
+    } else {
+      ++count_;
+    }
+    for (; i > 0 && before(dist, index, i - 1); --i) {
+      distances_[i] = distances_[i - 1];
+      indices_[i] = indices_[i - 1];
+    }
+    distances_[i] = dist;
+    indices_[i] = static_cast<int64_t>(index);
+    if (count_ == k_)
+      worst_ = std::nextafter(distances_[k_ - 1], std::numeric_limits<D>::infinity());
+    return true;
+  }
+  D worstDist() const { return worst_; }
+  bool full() const { return count_ == k_; }
+  /// Marks the rows not filled (fewer than k candidates) with −1 and +inf.
+  void finish() {
+    for (int64_t j = count_; j < k_; ++j) {
+      indices_[j] = -1;
+      distances_[j] = std::numeric_limits<D>::infinity();
+    }
+  }
+
+ private:
+  bool before(D dist, Index index, int64_t j) const {
+    return dist < distances_[j] ||
+           (dist == distances_[j] && static_cast<int64_t>(index) < indices_[j]);
+  }
+  int64_t k_, count_ = 0;
+  Index skip_;
+  int64_t* indices_;
+  D* distances_;
+  D worst_ = std::numeric_limits<D>::infinity();
 };
 
 }  // namespace
@@ -120,15 +169,9 @@ class NanoflannBackend final : public KdTree::Backend {
     const int64_t dim = queries.size(1);
     at::parallel_for(0, queries.size(0), 64, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        ResultSet result(static_cast<size_t>(k), std::numeric_limits<scalar_t>::infinity(),
-                         skip(exclude, i));
+        KnnRowResultSet<scalar_t> result(k, skip(exclude, i), indices + i * k, distances + i * k);
         if (adaptor_.count > 0) tree_.findNeighbors(result, q + i * dim, nanoflann::SearchParams());
-        const auto& items = result.sorted_items();
-        for (int64_t j = 0; j < k; ++j) {
-          const bool found = j < static_cast<int64_t>(items.size());
-          indices[i * k + j] = found ? static_cast<int64_t>(items[j].index) : -1;
-          distances[i * k + j] = found ? items[j].dist : std::numeric_limits<scalar_t>::infinity();
-        }
+        result.finish();
       }
     });
   }

@@ -30,7 +30,7 @@ template <typename Search>
 torch::Tensor search_clouds(const CloudPairs& pairs, const torch::Device& device, Search&& search) {
   const int64_t clouds = pairs.num_clouds();
   std::vector<torch::Tensor> parts(clouds);
-  at::parallel_for(0, clouds, 1, [&](int64_t begin, int64_t end) {
+  const auto search_range = [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const int64_t xs = pairs.x_splits[b], xn = pairs.x_splits[b + 1] - xs;
       const int64_t ys = pairs.y_splits[b], yn = pairs.y_splits[b + 1] - ys;
@@ -38,7 +38,13 @@ torch::Tensor search_clouds(const CloudPairs& pairs, const torch::Device& device
       const KdTree tree(pairs.x.narrow(0, xs, xn));
       parts[b] = search(tree, pairs.y.narrow(0, ys, yn), xs, ys);
     }
-  });
+  };
+  // One cloud searches its queries in parallel itself; inside an outer at::parallel_for that
+  // inner loop would run serially (ATen does not nest parallel regions).
+  if (clouds == 1)
+    search_range(0, 1);
+  else
+    at::parallel_for(0, clouds, 1, search_range);
   std::vector<torch::Tensor> present;
   for (auto& part : parts) {
     if (part.defined()) present.push_back(std::move(part));
