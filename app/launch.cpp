@@ -37,7 +37,9 @@ std::string describe(int status) {
 }  // namespace
 
 int launch_workers(int64_t nproc, const std::vector<std::string>& command_line) {
-  if (nproc < 1) throw std::invalid_argument("launch_workers: nproc must be >= 1");
+  if (nproc < 1)
+    throw std::invalid_argument("launch_workers: `nproc` must be >= 1, got " +
+                                std::to_string(nproc));
   const int port = training::free_local_port();
   stop_signal = 0;
   struct sigaction action {};

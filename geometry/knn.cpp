@@ -66,8 +66,7 @@ torch::Tensor knn_impl(const char* function, const torch::Tensor& x, const torch
         auto* centre = edges.data_ptr<int64_t>() + (neighbour_first ? indices.numel() : 0);
         auto* neighbour = edges.data_ptr<int64_t>() + (neighbour_first ? 0 : indices.numel());
         const auto* found = indices.data_ptr<int64_t>();
-        if (n > 0 && k <= x.size(0) - (exclude_self ? 1 : 0) &&
-            indices.min().item<int64_t>() >= 0) {
+        if (n > 0 && indices.min().item<int64_t>() >= 0) {
           // Every row is full (the common case): fill both rows in parallel.
           at::parallel_for(0, n, 4096, [&](int64_t begin, int64_t end) {
             for (int64_t i = begin; i < end; ++i) {
