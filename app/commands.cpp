@@ -85,7 +85,12 @@ training::TrainerOptions trainer_options(const RunConfig& c, const TaskRun& run)
 
 void print_test(const TaskRun& run, const training::Evaluation& test, const std::string& suffix) {
   std::string extra;
-  for (const auto& [name, value] : test.extra) extra += c10::str(", ", name, ": ", value);
+  for (const auto& [name, value] : test.extra) {
+    extra += c10::str(", ", name, ": ", value);
+    const auto baseline = run.extra_baselines.find(name);
+    if (baseline != run.extra_baselines.end())
+      extra += c10::str(" (baseline ", baseline->second, ")");
+  }
   std::printf("test %s: %.4f%s (%lld samples%s), test loss %.4f%s\n", run.metric.c_str(),
               test.metric, extra.c_str(), (long long)test.count,
               run.baseline ? c10::str("; baseline ", *run.baseline).c_str() : "", test.loss,
@@ -232,6 +237,13 @@ int evaluate(const std::string& out, const RunConfig& overrides) {
   auto test_loader = loader(run.test, config, {});
   print_test(run, trainer.evaluate(run.step, test_loader), "");
   return 0;
+}
+
+TrainedRun load_run(const std::string& out) {
+  auto [config, recorded] = read_run(out, RunConfig());
+  auto model = app::task(config.text("task")).build_model(config, recorded);
+  load_trained(model, out);
+  return {config, recorded, model};
 }
 
 int predict(const std::string& out, const std::string& input, const RunConfig& overrides) {

@@ -3,7 +3,11 @@
 /// The `topoformer` subcommands over a run configuration: train, eval and predict.
 #pragma once
 
+#include <torch/nn/module.h>
+
 #include <exception>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,6 +27,16 @@ int train(const RunConfig& config, const std::vector<std::string>& command_line 
 int evaluate(const std::string& out, const RunConfig& overrides);
 /// Predictions of the run in `out` for `input` (a file or folder, by task).
 int predict(const std::string& out, const std::string& input, const RunConfig& overrides);
+
+/// A trained run folder: the model rebuilt from <out>/config.json and loaded from
+/// <out>/checkpoint.pt (eval mode), the configuration, and what the data told the run.
+struct TrainedRun {
+  RunConfig config;
+  nlohmann::json recorded;
+  std::shared_ptr<torch::nn::Module> model;
+};
+/// Loads the run in `out`; errors name the missing file or the setting that fails to validate.
+TrainedRun load_run(const std::string& out);
 
 /// The message of an exception without a C++ backtrace (c10 errors carry one).
 std::string error_message(const std::exception& e);

@@ -66,6 +66,22 @@ std::vector<Setting> build_schema() {
        {},
        {},
        molecules},
+      {"forces_key",
+       S::kData,
+       std::string("forces"),
+       "extended-XYZ per-atom column holding the forces (e.g. REF_forces)",
+       {},
+       {},
+       {},
+       molecules},
+      {"stress_key",
+       S::kData,
+       std::string("stress"),
+       "extended-XYZ header key holding the stress (e.g. REF_stress); virial= when absent",
+       {},
+       {},
+       {},
+       molecules},
       {"num_points",
        S::kData,
        int64_t{1024},
@@ -169,6 +185,14 @@ std::vector<Setting> build_schema() {
        {},
        {},
        clouds},
+      {"density_channels",
+       S::kModel,
+       int64_t{16},
+       "radial density channels added to the atom embeddings (EAM-like; 0: off)",
+       0.0,
+       1024.0,
+       {},
+       molecules},
       {"cutoff",
        S::kModel,
        5.0,
@@ -193,6 +217,14 @@ std::vector<Setting> build_schema() {
        "weight of the force MSE (data with forces)",
        0.0,
        1e6,
+       {},
+       molecules},
+      {"stress_weight",
+       S::kTraining,
+       100.0,
+       "weight of the stress MSE in (eV/A^3)^2 (periodic data with a stress)",
+       0.0,
+       1e9,
        {},
        molecules},
       {"nproc", S::kTraining, int64_t{1},
@@ -667,14 +699,17 @@ std::string RunConfig::no_effect(const std::string& key) const {
   if (!applies(*find_setting(key), task)) return "applies to another task";
   if (key == "num_points" && text("dataset") != "modelnet")
     return "applies to --dataset modelnet (meshes) only";
+  if ((key == "forces_key" || key == "stress_key") && text("dataset") != "extxyz")
+    return "applies to --dataset extxyz only";
   if (task == "molecules" && key == "cutoff") {
     const auto specs = masks();
     const bool radius_free_local_rpe =
         std::any_of(specs.begin(), specs.end(), [](const auto& spec) {
           return spec.name == "local-rpe" && !spec.settings.contains("radius");
         });
-    if (!models::needs_graph(specs) && !radius_free_local_rpe) {
-      return "has no effect: no graph mask and no local-rpe without its own radius";
+    if (!models::needs_graph(specs) && !radius_free_local_rpe && integer("density_channels") == 0) {
+      return "has no effect: no graph mask, no local-rpe without its own radius and "
+             "density_channels = 0";
     }
   }
   if (key == "features" && (text("feature_map") == "relu" || text("feature_map") == "elu")) {

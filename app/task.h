@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -38,6 +39,8 @@ struct TaskRun {
   /// The test metric of a simple baseline computed from the training split (majority class,
   /// per-element energies and zero forces), shown beside the model's.
   std::optional<double> baseline;
+  /// Baselines of extra metrics (e.g. "energy_mae", "stress_mae"), shown beside them.
+  std::map<std::string, double> extra_baselines;
   /// Draws what the model learned into the run folder (may be empty); returns whether it wrote
   /// rpe_layer1.png (the model may have no RPE to draw).
   std::function<bool(const std::string& out)> draw;

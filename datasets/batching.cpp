@@ -48,6 +48,19 @@ torch::Tensor stack_targets(const std::vector<torch::Tensor>& ys) {
   return ys.empty() ? torch::Tensor() : torch::stack(ys);
 }
 
+/// The per-system fields of periodic samples, stacked: cell [B, 3, 3], pbc [B, 3], stress.
+void stack_system_fields(const std::vector<Sample>& samples, torch::Tensor& cell,
+                         torch::Tensor& pbc, torch::Tensor& stress) {
+  for (auto [member, target, name] :
+       std::vector<std::tuple<torch::Tensor Sample::*, torch::Tensor*, const char*>>{
+           {&Sample::cell, &cell, "cell"},
+           {&Sample::pbc, &pbc, "pbc"},
+           {&Sample::stress, &stress, "stress"}}) {
+    const auto parts = field(samples, member, name);
+    if (!parts.empty()) *target = torch::stack(parts);
+  }
+}
+
 }  // namespace
 
 Batch collate(const std::vector<Sample>& samples) {
@@ -77,6 +90,7 @@ Batch collate(const std::vector<Sample>& samples) {
     out.data.edge_index = torch::cat(shifted, 1);
   }
   out.data.y = stack_targets(field(samples, &Sample::y, "y"));
+  stack_system_fields(samples, out.data.cell, out.data.pbc, out.data.stress);
   return out;
 }
 
@@ -105,6 +119,7 @@ PaddedBatch collate_padded(const std::vector<Sample>& samples) {
     out.*target = padded;
   }
   out.y = stack_targets(field(samples, &Sample::y, "y"));
+  stack_system_fields(samples, out.cell, out.pbc, out.stress);
   return out;
 }
 

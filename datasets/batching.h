@@ -18,7 +18,8 @@
 namespace topo::datasets {
 
 /// Concatenated batch: node-level tensors stacked along nodes, `edge_index` shifted by node
-/// offsets, `batch` [N] graph ids, `ptr` [B + 1] node offsets, `y` stacked (scalars → [B]).
+/// offsets, `batch` [N] graph ids, `ptr` [B + 1] node offsets, `y` stacked (scalars → [B]),
+/// and `cell` [B, 3, 3], `pbc` [B, 3], `stress` [B, 3, 3] stacked.
 struct Batch {
   Sample data;
   torch::Tensor batch, ptr;
@@ -27,9 +28,10 @@ struct Batch {
 Batch collate(const std::vector<Sample>& samples);
 
 /// Padded batch: `pos` [B, L, d], `x` [B, L, F], `z` [B, L], `forces` [B, L, 3] (zeros where
-/// padded), `key_padding_mask` [B, L] (true = padding), `y` stacked.
+/// padded), `key_padding_mask` [B, L] (true = padding), `y`, `cell` [B, 3, 3], `pbc` [B, 3],
+/// `stress` [B, 3, 3] stacked.
 struct PaddedBatch {
-  torch::Tensor pos, x, z, forces, y, key_padding_mask;
+  torch::Tensor pos, x, z, forces, y, key_padding_mask, cell, pbc, stress;
 };
 PaddedBatch collate_padded(const std::vector<Sample>& samples);
 

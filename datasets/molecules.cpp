@@ -22,18 +22,103 @@ torch::Tensor to_tensor(const std::vector<double>& values, std::vector<int64_t> 
   return torch::tensor(values, torch::kDouble).view(shape).to(dtype);
 }
 
-Sample to_sample(const ParsedMolecule& mol) {
+Sample to_sample(const ParsedMolecule& mol, const std::string& forces_key = "forces") {
   Sample s;
   s.name = mol.name;
   s.z = torch::tensor(mol.atomic_numbers, torch::kLong);
   s.pos = to_tensor(mol.positions, {mol.num_atoms(), 3});
-  const auto forces = mol.atom_arrays.find("forces");
+  const auto forces = mol.atom_arrays.find(forces_key);
   if (forces != mol.atom_arrays.end()) {
-    if (mol.atom_array_columns.at("forces") != 3)
-      throw ParseError(mol.name, "expected forces:R:3, got another width");
+    if (mol.atom_array_columns.at(forces_key) != 3) {
+      throw ParseError(mol.name, mol.line + 1, forces_key + ":R:3 (three force components)",
+                       forces_key + ":R:" + std::to_string(mol.atom_array_columns.at(forces_key)));
+    }
     s.forces = to_tensor(forces->second, {mol.num_atoms(), 3});
   }
   return s;
+}
+
+/// The numbers of a quoted header value ("4.0 0 0 0 4.0 0 0 0 4.0"); a non-number is an error
+/// naming the file, the header line and the key.
+std::vector<double> header_numbers(const std::string& path, const ParsedMolecule& frame,
+                                   const std::string& key, const std::string& value,
+                                   const std::string& expected) {
+  std::vector<double> numbers;
+  for (const auto field : split_fields(value)) {
+    double number = 0;
+    if (!parse_double(field, number))
+      throw ParseError(path, frame.line + 1, expected, key + "=\"" + value + "\"");
+    numbers.push_back(number);
+  }
+  return numbers;
+}
+
+/// Lattice=, pbc= and the stress (or virial) of an extended XYZ frame, as ASE reads them:
+/// Lattice is a₁ a₂ a₃ row by row; pbc defaults to all periodic when a Lattice is given; the
+/// stress is 9 numbers (3 × 3) or 6 (Voigt: xx yy zz yz xz xy); a virial W (9 numbers) gives
+/// the stress −W / V.
+void read_periodic_fields(const std::string& path, const ParsedMolecule& frame,
+                          const std::string& stress_key, Sample& sample) {
+  const auto lattice = frame.text.find("Lattice");
+  const auto pbc = frame.text.find("pbc");
+  if (lattice == frame.text.end()) {
+    // ASE writes pbc="F F F" for open molecules; a periodic axis needs its lattice vector.
+    if (pbc != frame.text.end() && pbc->second.find_first_of("Tt") != std::string::npos) {
+      throw ParseError(path, frame.line + 1, "a Lattice= next to a periodic pbc=",
+                       "pbc=\"" + pbc->second + "\" without Lattice=");
+    }
+    for (const auto& key : {stress_key, std::string("virial")}) {
+      if (frame.text.count(key) || frame.properties.count(key))
+        throw ParseError(path, frame.line + 1, "a Lattice= next to " + key + "=",
+                         key + "= without Lattice=");
+    }
+    return;
+  }
+  const auto cell =
+      header_numbers(path, frame, "Lattice", lattice->second, "Lattice=\"9 numbers\"");
+  if (cell.size() != 9) {
+    throw ParseError(path, frame.line + 1, "Lattice= with 9 numbers (a1 a2 a3, row by row)",
+                     std::to_string(cell.size()) + " numbers");
+  }
+  sample.cell = to_tensor(cell, {3, 3});
+  std::vector<bool> periodic(3, true);
+  if (pbc != frame.text.end()) {
+    const auto fields = split_fields(pbc->second);
+    bool ok = fields.size() == 3;
+    for (size_t k = 0; ok && k < 3; ++k) {
+      std::string flag(fields[k]);
+      std::transform(flag.begin(), flag.end(), flag.begin(), ::tolower);
+      ok = flag == "t" || flag == "true" || flag == "f" || flag == "false";
+      periodic[k] = flag == "t" || flag == "true";
+    }
+    if (!ok)
+      throw ParseError(path, frame.line + 1, "pbc=\"T T T\" (three of T/F)",
+                       "pbc=\"" + pbc->second + "\"");
+  }
+  sample.pbc = torch::tensor({bool(periodic[0]), bool(periodic[1]), bool(periodic[2])});
+  const auto stress = frame.text.find(stress_key);
+  const auto virial = frame.text.find("virial");
+  if (stress != frame.text.end()) {
+    const auto v =
+        header_numbers(path, frame, stress_key, stress->second, stress_key + "=\"9 or 6 numbers\"");
+    if (v.size() == 9) {
+      sample.stress = to_tensor(v, {3, 3});
+    } else if (v.size() == 6) {
+      sample.stress = to_tensor({v[0], v[5], v[4], v[5], v[1], v[3], v[4], v[3], v[2]}, {3, 3});
+    } else {
+      throw ParseError(path, frame.line + 1,
+                       stress_key + "= with 9 numbers (3 x 3) or 6 (Voigt xx yy zz yz xz xy)",
+                       std::to_string(v.size()) + " numbers");
+    }
+  } else if (virial != frame.text.end()) {
+    const auto v = header_numbers(path, frame, "virial", virial->second, "virial=\"9 numbers\"");
+    if (v.size() != 9)
+      throw ParseError(path, frame.line + 1, "virial= with 9 numbers",
+                       std::to_string(v.size()) + " numbers");
+    const auto c = sample.cell.to(torch::kDouble);
+    sample.stress =
+        (-to_tensor(v, {3, 3}, torch::kDouble) / torch::linalg_det(c).abs()).to(torch::kFloat);
+  }
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -56,18 +141,18 @@ bool is_real_or_integer(const torch::Tensor& t) {
 
 void write_extended_xyz(const std::string& path, const std::vector<Sample>& molecules,
                         const torch::Tensor& energies, const torch::Tensor& forces,
-                        const std::string& energy_key) {
+                        const std::string& energy_key, const torch::Tensor& stresses) {
   const std::string fn = "write_extended_xyz(" + path + ")";
   const int64_t m = static_cast<int64_t>(molecules.size());
   TORCH_CHECK_VALUE(m >= 1, fn,
                     ": `molecules` must hold at least one molecule (extended XYZ readers ",
                     "refuse an empty file), got 0");
   const bool key_ok = !energy_key.empty() && energy_key != "Properties" &&
-                      energy_key != "Lattice" &&
+                      energy_key != "Lattice" && energy_key != "pbc" && energy_key != "stress" &&
                       energy_key.find_first_of(" \t\r\n=\"'") == std::string::npos;
   TORCH_CHECK_VALUE(key_ok, fn,
                     ": `energy_key` must be a plain header key (non-empty, no spaces, `=` or ",
-                    "quotes, not Properties or Lattice), got \"", energy_key, "\"");
+                    "quotes, not Properties, Lattice, pbc or stress), got \"", energy_key, "\"");
   TORCH_CHECK_VALUE(energies.defined(), fn, ": `energies` must be a tensor [M=", m,
                     "], got an undefined tensor");
   TORCH_CHECK_VALUE(energies.dim() == 1 && energies.size(0) == m && is_real_or_integer(energies),
@@ -87,6 +172,16 @@ void write_extended_xyz(const std::string& path, const std::vector<Sample>& mole
     f = forces.detach().to(torch::kCPU, torch::kDouble).contiguous();
   }
   const auto f_a = f.accessor<double, 3>();
+  torch::Tensor st;
+  if (stresses.defined()) {
+    TORCH_CHECK_VALUE(stresses.dim() == 3 && stresses.size(0) == m && stresses.size(1) == 3 &&
+                          stresses.size(2) == 3 && is_real_or_integer(stresses),
+                      fn, ": `stresses` must be a real tensor [M=", m,
+                      ", 3, 3] or undefined, got shape ", shape_string(stresses));
+    st = stresses.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    TORCH_CHECK_VALUE(torch::isfinite(st).all().item<bool>(), fn,
+                      ": `stresses` must be finite, got NaN or infinity");
+  }
   std::string out;
   for (int64_t i = 0; i < m; ++i) {
     const Sample& mol = molecules[static_cast<size_t>(i)];
@@ -121,6 +216,34 @@ void write_extended_xyz(const std::string& path, const std::vector<Sample>& mole
                        : "\nProperties=species:S:1:pos:R:3 ";
     out += energy_key + "=";
     append_number(out, energy);
+    if (mol.cell.defined()) {
+      TORCH_CHECK_VALUE(mol.cell.dim() == 2 && mol.cell.size(0) == 3 && mol.cell.size(1) == 3 &&
+                            torch::isfinite(mol.cell).all().item<bool>(),
+                        at, ": `cell` must be a finite tensor [3, 3], got ",
+                        shape_string(mol.cell));
+      const auto cell = mol.cell.to(torch::kCPU, torch::kDouble).contiguous();
+      out += " Lattice=\"";
+      for (int64_t k = 0; k < 9; ++k) {
+        if (k) out += ' ';
+        append_number(out, cell.view({9})[k].item<double>());
+      }
+      out += "\" pbc=\"";
+      for (int64_t k = 0; k < 3; ++k) {
+        const bool periodic = !mol.pbc.defined() || mol.pbc[k].item<bool>();
+        out += std::string(k ? " " : "") + (periodic ? "T" : "F");
+      }
+      out += '"';
+    }
+    if (st.defined()) {
+      TORCH_CHECK_VALUE(mol.cell.defined(), at,
+                        ": a stress needs a periodic cell, but `cell` is undefined");
+      out += " stress=\"";
+      for (int64_t k = 0; k < 9; ++k) {
+        if (k) out += ' ';
+        append_number(out, st[i].view({9})[k].item<double>());
+      }
+      out += '"';
+    }
     out += '\n';
     for (int64_t a = 0; a < n; ++a) {
       TORCH_CHECK_VALUE(z_a[a] >= 1 && z_a[a] <= 118, at, ": `z[", a,
@@ -182,23 +305,36 @@ MoleculeSet read_qm9(const std::string& path) {
 }
 
 MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::string>& target_keys,
-                              const std::string& target_unit, const std::string& force_unit) {
+                              const std::string& target_unit, const std::string& force_unit,
+                              const std::string& forces_key, const std::string& stress_key) {
   const auto frames = parse_extended_xyz(read_file(path), path);
   MoleculeSet set;
   set.target_names = target_keys;
   set.target_units.assign(target_keys.size(), target_unit);
   set.force_unit = force_unit;
-  const bool first_has_forces = frames[0].atom_arrays.count("forces") > 0;
+  Sample first;
   for (size_t f = 0; f < frames.size(); ++f) {
     const auto& frame = frames[f];
-    auto sample = to_sample(frame);
-    // A batch needs forces for all frames or none: name the first frame that differs.
-    if ((frame.atom_arrays.count("forces") > 0) != first_has_forces) {
-      throw ParseError(path, frame.line,
-                       std::string("a frame ") + (first_has_forces ? "with" : "without") +
-                           " a forces:R:3 column (as frame 1)",
-                       "frame " + std::to_string(f + 1) +
-                           (first_has_forces ? " without forces" : " with forces"));
+    auto sample = to_sample(frame, forces_key);
+    read_periodic_fields(path, frame, stress_key, sample);
+    if (f == 0) first = sample;
+    // A batch needs forces (a cell, a stress) for all frames or none: name the first frame
+    // that differs.
+    struct Field {
+      torch::Tensor Sample::*member;
+      std::string what, noun;
+    };
+    for (const auto& [member, what, noun] :
+         std::vector<Field>{{&Sample::forces, "a " + forces_key + ":R:3 column", "forces"},
+                            {&Sample::cell, "a Lattice=", "a Lattice="},
+                            {&Sample::stress, "a " + stress_key + "= (or virial=)", "a stress"}}) {
+      const bool in_first = (first.*member).defined();
+      if ((sample.*member).defined() != in_first) {
+        throw ParseError(
+            path, frame.line,
+            std::string("a frame ") + (in_first ? "with " : "without ") + what + " (as frame 1)",
+            "frame " + std::to_string(f + 1) + (in_first ? " without " : " with ") + noun);
+      }
     }
     std::vector<double> targets;
     for (const auto& key : target_keys) {

@@ -25,10 +25,17 @@ struct MoleculeSet {
 MoleculeSet read_qm9(const std::string& path);
 
 /// Every frame of an extended XYZ file. `y` [T] holds the numeric header keys listed in
-/// `target_keys` (all must be present in every frame); a `forces` column becomes `forces`.
+/// `target_keys` (all must be present in every frame, e.g. `energy` or `REF_energy`); the
+/// per-atom column `forces_key` (3 reals, e.g. `REF_forces`) becomes `forces`. Periodic frames
+/// as ASE writes them: `Lattice="a1x a1y a1z a2x … a3z"` becomes `cell` [3, 3], `pbc="T T F"`
+/// `pbc` [3] (all periodic when absent), and the header key `stress_key` (9 numbers, or 6 in
+/// Voigt order xx yy zz yz xz xy) `stress` [3, 3], or else `virial` (9 numbers) the stress
+/// −virial / V. Forces, cells and stresses must be in every frame or in none.
 MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::string>& target_keys,
                               const std::string& target_unit = "",
-                              const std::string& force_unit = "");
+                              const std::string& force_unit = "",
+                              const std::string& forces_key = "forces",
+                              const std::string& stress_key = "stress");
 
 /// Writes `molecules` as a multi-frame extended XYZ file that `read_extended_xyz` and ASE
 /// (`ase.io.read(path, ":")`) read back: one frame per molecule, in order, each with the comment
@@ -41,9 +48,12 @@ MoleculeSet read_extended_xyz(const std::string& path, const std::vector<std::st
 /// The file is written atomically (temporary file, then rename). A wrong shape, a missing
 /// field, an unknown element or a NaN/infinite value (which no reader would accept) throws
 /// c10::ValueError naming the path, the molecule index, the expected and the actual value.
+/// Periodic molecules (`cell` defined) get `Lattice="…" pbc="T T T"` (from `pbc`, all periodic
+/// when undefined), and `stresses` [M, 3, 3] (undefined: none) a `stress="…"` of 9 numbers.
 void write_extended_xyz(const std::string& path, const std::vector<Sample>& molecules,
                         const torch::Tensor& energies, const torch::Tensor& forces = {},
-                        const std::string& energy_key = "energy");
+                        const std::string& energy_key = "energy",
+                        const torch::Tensor& stresses = {});
 
 /// MD17 (`R`, `z`, `E`, `F`; kcal/mol, kcal/mol/Å) or rMD17 (`coords`, `nuclear_charges`,
 /// `energies`, `forces`) .npz archives: one sample per frame, `y` [1] the energy.

@@ -19,6 +19,11 @@ struct Sample {
   torch::Tensor y{};           ///< targets: [] class id (int64) or [T] values
   torch::Tensor forces{};      ///< [N, 3] per-atom forces
   std::string name{};          ///< file (and frame) it came from
+  /// Periodic systems: the cell [3, 3] (rows = lattice vectors a₁, a₂, a₃, Å, as in ASE), its
+  /// periodic axes `pbc` [3] bool, and the stress [3, 3] (energy/Å³, ASE's sign: (1/V) ∂E/∂ε).
+  torch::Tensor cell{};
+  torch::Tensor pbc{};
+  torch::Tensor stress{};
 
   /// N from the first defined node-level tensor.
   int64_t num_nodes() const;

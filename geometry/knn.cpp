@@ -129,10 +129,13 @@ torch::Tensor edge_lengths(const torch::Tensor& edge_index, const torch::Tensor&
                    "edge_lengths", "edge_index[1]",
                    "in [0, " + std::to_string(target.size(0)) + ")", value_range(edge_index[1]));
   }
-  const auto delta =
-      pos_source.index_select(0, edge_index[0]) - target.index_select(0, edge_index[1]);
+  return vector_lengths(pos_source.index_select(0, edge_index[0]) -
+                        target.index_select(0, edge_index[1]));
+}
+
+torch::Tensor vector_lengths(const torch::Tensor& vectors) {
   // sqrt has an infinite derivative at 0 (self loops, duplicates): differentiate a safe form.
-  const auto squared = delta.pow(2).sum(1);
+  const auto squared = vectors.pow(2).sum(1);
   const auto zero = squared == 0;
   return torch::where(zero, torch::zeros_like(squared),
                       torch::sqrt(torch::where(zero, torch::ones_like(squared), squared)));

@@ -33,4 +33,8 @@ torch::Tensor knn_graph(const torch::Tensor& x, int64_t k, const torch::Tensor& 
 torch::Tensor edge_lengths(const torch::Tensor& edge_index, const torch::Tensor& pos_source,
                            const torch::Tensor& pos_target = {});
 
+/// Euclidean norms of the rows of `vectors` [E, d], differentiable (twice) everywhere: a zero
+/// vector (self loops, duplicates) has norm 0 and gradient 0 instead of NaN.
+torch::Tensor vector_lengths(const torch::Tensor& vectors);
+
 }  // namespace topo::geometry

@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "geometry/knn.h"
+#include "geometry/periodic.h"
 #include "geometry/radius.h"
 
 namespace topo::geometry {
@@ -41,8 +42,8 @@ torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
   return log_f.exp() * envelope.unsqueeze(0);
 }
 
-LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos,
-                                   const torch::Tensor& key_padding_mask) {
+LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask,
+                                   const torch::Tensor& cell, const torch::Tensor& pbc) {
   TOPO_CHECK_ARG(pos.dim() == 3 && pos.size(2) >= 1, "LocalRPE", "pos", "of shape [B, L, d]",
                  shape_string(pos));
   const int64_t batch_size = pos.size(0), length = pos.size(1);
@@ -57,12 +58,26 @@ LocalRPEMask LocalRPEImpl::forward(const torch::Tensor& pos,
   auto tokens = torch::arange(batch_size * length, torch::dtype(torch::kLong).device(pos.device()));
   if (key_padding_mask.defined()) tokens = tokens.masked_select(~key_padding_mask.flatten());
   const auto batch = tokens.div(length, "floor");
-  // Edges between real tokens only, as (centre = query, neighbour = key).
-  const auto local = radius_graph(flat.index_select(0, tokens).detach(), options.radius(), batch,
-                                  /*loop=*/true, options.max_neighbours(), "target_to_source");
   LocalRPEMask mask;
-  mask.edge_index = tokens.index({local});  // back to flattened token ids
-  mask.values = profile(edge_lengths(mask.edge_index, flat));
+  if (cell.defined()) {
+    TOPO_CHECK_ARG(pos.size(2) == 3 && cell.dim() == 3 && cell.size(0) == batch_size &&
+                       cell.size(1) == 3 && cell.size(2) == 3,
+                   "LocalRPE", "cell", c10::str("[", batch_size, ", 3, 3] with pos [B, L, 3]"),
+                   shape_string(cell) + " with pos " + shape_string(pos));
+    // Edges between real tokens only, as (centre = query, neighbour image = key).
+    const auto real = flat.index_select(0, tokens);
+    const auto local =
+        periodic_radius_graph(real.detach(), options.radius(), cell, pbc, batch,
+                              /*loop=*/true, options.max_neighbours(), "target_to_source");
+    mask.edge_index = tokens.index({local.edge_index});
+    mask.values = profile(vector_lengths(periodic_edge_vectors(local, real, cell, batch)));
+  } else {
+    // Edges between real tokens only, as (centre = query, neighbour = key).
+    const auto local = radius_graph(flat.index_select(0, tokens).detach(), options.radius(), batch,
+                                    /*loop=*/true, options.max_neighbours(), "target_to_source");
+    mask.edge_index = tokens.index({local});  // back to flattened token ids
+    mask.values = profile(edge_lengths(mask.edge_index, flat));
+  }
   mask.batch_size = batch_size;
   mask.length = length;
   return mask;

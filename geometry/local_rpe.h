@@ -29,7 +29,7 @@ struct LocalRPEOptions {
 /// The non-zeros of the mask over flattened tokens (b·L + i): row 0 queries, row 1 keys.
 struct LocalRPEMask {
   torch::Tensor edge_index;  ///< [2, E] int64
-  torch::Tensor values;      ///< [H, E] = f_h(|r_i − r_j|)
+  torch::Tensor values;      ///< [H, E] = f_h(|r_i − r_j|) (periodic: of the edge's image)
   int64_t batch_size = 0;
   int64_t length = 0;
 };
@@ -42,7 +42,12 @@ class LocalRPEImpl : public torch::nn::Cloneable<LocalRPEImpl> {
 
   /// `pos` [B, L, d], `key_padding_mask` [B, L] bool (true = padding, never a neighbour) →
   /// the mask's non-zeros, differentiable in `pos` and the profile. Self pairs are included.
-  LocalRPEMask forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {});
+  /// Periodic systems (d = 3): element b in cell `cell`[b] [B, 3, 3] with periodic axes
+  /// `pbc`[b] [B, 3] bool (geometry/periodic.h): every image j + n·cell within the radius is
+  /// an edge (i, j) of value f_h(|r_j + n·cell − r_i|), so pairs seen through several images
+  /// sum them: M_ij = Σ_n f_h(…); the values are differentiable in `cell` too (stress).
+  LocalRPEMask forward(const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {},
+                       const torch::Tensor& cell = {}, const torch::Tensor& pbc = {});
 
   /// f_h(distance) = exp(log_profile_h interpolated at distance) (× the envelope with
   /// smooth_cutoff) → [H, ...].

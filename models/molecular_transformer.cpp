@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/check.h"
+#include "geometry/periodic.h"
 #include "geometry/radius.h"
 #include "graph/graph.h"
 
@@ -32,6 +33,23 @@ void MolecularTransformerImpl::reset() {
   atom_reference =
       register_module("atom_reference", torch::nn::Embedding(o.max_atomic_number() + 1, 1));
   torch::nn::init::zeros_(atom_reference->weight);
+  TOPO_CHECK_ARG(o.density_channels() >= 0, "MolecularTransformer", "density_channels", ">= 0",
+                 o.density_channels());
+  if (o.density_channels() > 0) {
+    const int64_t k = o.density_channels(), bins = std::max<int64_t>(8, 2 * k);
+    density = register_module(
+        "density",
+        geometry::LocalRPE(
+            geometry::LocalRPEOptions(k, o.cutoff()).num_bins(bins).smooth_cutoff(true)));
+    // Gaussians of width cutoff/k centred at cutoff·(c + ½)/k: distinct radial channels (equal
+    // starting profiles would get equal gradients and stay equal).
+    torch::NoGradGuard guard;
+    const auto knots = torch::linspace(0, o.cutoff(), bins + 1).unsqueeze(0);
+    const auto centres = (torch::arange(k) + 0.5).unsqueeze(1) * (o.cutoff() / double(k));
+    const double width = o.cutoff() / double(k);
+    density->log_profile.copy_((-0.5 * ((knots - centres) / width).pow(2)).clamp_min(-8.0));
+    density_projection = register_module("density_projection", torch::nn::Linear(k, e));
+  }
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.num_layers(); ++i) {
     blocks->push_back(TransformerBlock(TransformerBlockOptions(e, o.num_heads())
@@ -47,12 +65,19 @@ void MolecularTransformerImpl::reset() {
 }
 
 torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const torch::Tensor& pos,
-                                                const torch::Tensor& key_padding_mask) {
+                                                const torch::Tensor& key_padding_mask,
+                                                const torch::Tensor& cell,
+                                                const torch::Tensor& pbc) {
   ShapeChecker check("MolecularTransformer");
   check(z, "z", {"B", "L"});
   check(pos, "pos", {"B", "L", 3});
   check.optional(key_padding_mask, "key_padding_mask", {"B", "L"});
+  check.optional(cell, "cell", {"B", 3, 3});
+  check.optional(pbc, "pbc", {"B", 3});
   check.dtype(z, "z", torch::kLong);
+  TOPO_CHECK_ARG(!pbc.defined() || (cell.defined() && pbc.scalar_type() == torch::kBool),
+                 "MolecularTransformer", "pbc", "a bool tensor [B, 3] next to `cell`",
+                 cell.defined() ? c10::toString(pbc.scalar_type()) : "pbc without a cell");
   const auto real =
       key_padding_mask.defined() ? ~key_padding_mask : torch::ones_like(z, torch::kBool);
   const auto atoms = z.masked_fill(~real, 0);
@@ -73,6 +98,10 @@ torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const to
   context.length = z.size(1);
   context.key_padding_mask = key_padding_mask;
   context.pos = pos;
+  if (cell.defined()) {
+    context.cell = cell.to(pos.scalar_type());
+    context.pbc = pbc.defined() ? pbc : torch::ones({z.size(0), 3}, torch::kBool);
+  }
   context.options = h.options();
   if (needs_graph(options.masks())) {
     // Graph masks put molecule b on its first n_b tokens: padding must trail.
@@ -83,9 +112,27 @@ torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const to
     const auto batch = torch::repeat_interleave(counts.squeeze(1).cpu());
     const auto flat = pos.detach().cpu().reshape({-1, 3}).index_select(
         0, real.flatten().nonzero().squeeze(1).cpu());
-    context.graph =
-        std::make_shared<graph::Graph>(geometry::radius_graph(flat, options.cutoff(), batch),
-                                       torch::Tensor(), flat.size(0), batch);
+    torch::Tensor edges;
+    if (cell.defined()) {
+      // Atoms joined through any periodic image, each pair once (graph masks see connectivity,
+      // not the images); an atom's own images are no edge.
+      const auto periodic =
+          geometry::periodic_radius_graph(flat, options.cutoff(), context.cell, context.pbc, batch);
+      const auto pairs = periodic.edge_index.select(0, 0) * flat.size(0) + periodic.edge_index[1];
+      const auto unique = std::get<0>(
+          torch::_unique(pairs.masked_select(periodic.edge_index[0] != periodic.edge_index[1])));
+      edges = torch::stack({unique.div(flat.size(0), "floor"), unique.remainder(flat.size(0))});
+    } else {
+      edges = geometry::radius_graph(flat, options.cutoff(), batch);
+    }
+    context.graph = std::make_shared<graph::Graph>(edges, torch::Tensor(), flat.size(0), batch);
+  }
+  if (density) {
+    const auto local = density(pos, key_padding_mask, context.cell, context.pbc);
+    const auto rho = torch::zeros({local.values.size(0), z.numel()}, local.values.options())
+                         .index_add(1, local.edge_index[0], local.values);
+    h = h + density_projection(torch::log1p(rho).t().reshape({z.size(0), z.size(1), -1}))
+                .to(h.scalar_type());
   }
   for (const auto& block : *blocks)
     h = block->as<TransformerBlock>()->forward(h, key_padding_mask, &context);
@@ -119,18 +166,51 @@ torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules
   return torch::matmul(torch::linalg_pinv(counts), targets).squeeze(1);
 }
 
+MolecularTransformerImpl::Prediction MolecularTransformerImpl::predict(
+    const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask,
+    const torch::Tensor& cell, const torch::Tensor& pbc, bool stress, bool create_graph) {
+  TOPO_CHECK_ARG(!stress || cell.defined(), "MolecularTransformer::predict", "cell",
+                 "a cell [B, 3, 3] (the stress is defined for periodic systems)", "undefined");
+  torch::AutoGradMode enable(true);  // forces need gradients even under NoGradGuard
+  const auto positions = pos.detach().requires_grad_(true);
+  std::vector<torch::Tensor> inputs = {positions};
+  torch::Tensor energy;
+  if (stress) {
+    // E(r(1 + ε), cell(1 + ε)) at ε = 0: ∂E/∂ε is the virial, and ∂E/∂r is unchanged since the
+    // map is the identity there. ε is symmetrised so that rotations carry no stress.
+    const auto strain = torch::zeros({pos.size(0), 3, 3}, pos.options()).requires_grad_(true);
+    inputs.push_back(strain);
+    const auto deformation = torch::eye(3, pos.options()) + 0.5 * (strain + strain.transpose(1, 2));
+    energy = forward(z, torch::bmm(positions, deformation), key_padding_mask,
+                     torch::bmm(cell.to(pos.scalar_type()), deformation), pbc);
+  } else {
+    energy = forward(z, positions, key_padding_mask, cell, pbc);
+  }
+  const auto gradients = torch::autograd::grad({energy.sum()}, inputs, {},
+                                               /*retain_graph=*/create_graph,
+                                               /*create_graph=*/create_graph);
+  Prediction out;
+  out.forces = -gradients[0];
+  if (key_padding_mask.defined())
+    out.forces = out.forces.masked_fill(key_padding_mask.unsqueeze(-1), 0);
+  if (stress) {
+    const auto volume = torch::linalg_det(cell.to(pos.scalar_type())).abs();
+    out.stress = gradients[1] / volume.view({-1, 1, 1});
+  }
+  out.energy = energy;
+  if (!create_graph) {
+    out.energy = out.energy.detach();
+    out.forces = out.forces.detach();
+    if (stress) out.stress = out.stress.detach();
+  }
+  return out;
+}
+
 std::pair<torch::Tensor, torch::Tensor> MolecularTransformerImpl::energy_and_forces(
     const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask,
     bool create_graph) {
-  torch::AutoGradMode enable(true);  // forces need gradients even under NoGradGuard
-  const auto positions = pos.detach().requires_grad_(true);
-  const auto energy = forward(z, positions, key_padding_mask);
-  const auto gradient =
-      torch::autograd::grad({energy.sum()}, {positions}, {}, /*retain_graph=*/create_graph,
-                            /*create_graph=*/create_graph)[0];
-  auto forces = -gradient;
-  if (key_padding_mask.defined()) forces = forces.masked_fill(key_padding_mask.unsqueeze(-1), 0);
-  return {create_graph ? energy : energy.detach(), create_graph ? forces : forces.detach()};
+  auto out = predict(z, pos, key_padding_mask, {}, {}, false, create_graph);
+  return {out.energy, out.forces};
 }
 
 }  // namespace topo::models

@@ -9,13 +9,16 @@
 /// backward when training on forces). Without FLT only distances enter, so E is invariant to
 /// rotations and translations and F rotates with the molecule (tested); FLT depends on r_i − r_j
 /// through fixed frequency vectors, so it keeps translation invariance exactly and rotation
-/// invariance only in distribution over its frequency draw.
+/// invariance only in distribution over its frequency draw. Periodic systems (a cell per
+/// element) take the local RPE or graph masks over periodic images (geometry/periodic.h) and
+/// give the stress as well (predict).
 #pragma once
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "datasets/sample.h"
+#include "geometry/local_rpe.h"
 #include "models/transformer_block.h"
 
 namespace topo::models {
@@ -38,6 +42,15 @@ struct MolecularTransformerOptions {
   /// the local-rpe mask.
   TORCH_ARG(double, cutoff) = 5.0;
   TORCH_ARG(double, dropout) = 0.0;
+  /// Radial density channels ρ_ik = log(1 + Σ_j g_k(|r_ij|)) over the neighbours within the
+  /// cutoff (periodic images included), added to the atom embeddings through a linear map.
+  /// The profiles g_k are learnable, start as Gaussians spread over [0, cutoff] and vanish
+  /// smoothly at the cutoff. Why: attention normalises its weights, so it cannot tell how many
+  /// neighbours an atom has or how far they are when their values are alike — in a one-element
+  /// solid every atom's values are equal and attention returns them unchanged whatever the
+  /// mask, leaving energy, forces and stress blind to the geometry. These are the embedding
+  /// densities of EAM/EMT (Daw & Baskes 1984; Jacobsen et al. 1996). 0: off.
+  TORCH_ARG(int64_t, density_channels) = 16;
   /// Masks of every block, by registry name, over the atoms' positions (local-rpe, flt) or
   /// their radius graph (adjacency, diffusion, …). Default: the exact local RPE with a smooth
   /// cutoff (smooth in the positions, so forces are too). Graph masks of the radius graph have
@@ -52,11 +65,29 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   void reset() override;
 
   /// `z` [B, L] int64 atomic numbers (any value for padding), `pos` [B, L, 3] Å,
-  /// `key_padding_mask` [B, L] → energies [B].
+  /// `key_padding_mask` [B, L] → energies [B] (eV when trained on eV). Periodic systems:
+  /// `cell` [B, 3, 3] (rows = lattice vectors, Å) and `pbc` [B, 3] bool (undefined: all
+  /// periodic); atoms then interact with every periodic image within the cutoff, so E does not
+  /// depend on which image of an atom `pos` holds.
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos,
-                        const torch::Tensor& key_padding_mask = {});
-  /// (energies [B], forces [B, L, 3] = −∂E/∂pos). `create_graph` keeps the graph of the forces
-  /// so a loss on them can be differentiated (training).
+                        const torch::Tensor& key_padding_mask = {}, const torch::Tensor& cell = {},
+                        const torch::Tensor& pbc = {});
+
+  /// What an MD engine asks of a potential.
+  struct Prediction {
+    torch::Tensor energy;  ///< [B]
+    torch::Tensor forces;  ///< [B, L, 3] = −∂E/∂pos (0 on padding)
+    /// [B, 3, 3] = (1/V) ∂E/∂ε, the derivative under a symmetric strain ε of positions and
+    /// cell (r → r(1 + ε)), in energy/Å³ (eV/Å³: ASE's sign and units); only with `stress`.
+    torch::Tensor stress;
+  };
+  /// Energies, forces and (periodic systems, when `stress`) the stress in one backward pass.
+  /// `create_graph` keeps the graph of forces and stress so a loss on them can be
+  /// differentiated (training).
+  Prediction predict(const torch::Tensor& z, const torch::Tensor& pos,
+                     const torch::Tensor& key_padding_mask = {}, const torch::Tensor& cell = {},
+                     const torch::Tensor& pbc = {}, bool stress = false, bool create_graph = false);
+  /// (energies [B], forces [B, L, 3] = −∂E/∂pos) of open systems (predict without a cell).
   std::pair<torch::Tensor, torch::Tensor> energy_and_forces(
       const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask = {},
       bool create_graph = false);
@@ -67,6 +98,8 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   MolecularTransformerOptions options;
   torch::nn::Embedding embedding{nullptr};
   torch::nn::Embedding atom_reference{nullptr};  ///< per-element energy offsets [Z + 1, 1]
+  geometry::LocalRPE density{nullptr};           ///< the density profiles g_k (or null)
+  torch::nn::Linear density_projection{nullptr};
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Sequential head{nullptr};

@@ -12,7 +12,7 @@ packages=(
   zlib1g-dev libzip-dev libhdf5-dev libarchive-dev libcairo2-dev
   clang libclang-rt-14-dev clang-format
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
-  python3-dev pybind11-dev python3-torch python3-pytest
+  python3-dev pybind11-dev python3-torch python3-pytest python3-ase
 )
 
 missing=()

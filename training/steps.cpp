@@ -30,7 +30,8 @@ StepOutput classification_output(const torch::Tensor& logits, const torch::Tenso
 StepOutput energy_force_output(const torch::Tensor& energy, const torch::Tensor& target_energy,
                                const torch::Tensor& forces, const torch::Tensor& target_forces,
                                const torch::Tensor& key_padding_mask, double force_weight,
-                               const std::string& energy_name) {
+                               const std::string& energy_name, const torch::Tensor& stress,
+                               const torch::Tensor& target_stress, double stress_weight) {
   const auto target = target_energy.to(energy.scalar_type());
   StepOutput out;
   out.loss = torch::mse_loss(energy, target);
@@ -52,6 +53,12 @@ StepOutput energy_force_output(const torch::Tensor& energy, const torch::Tensor&
   }
   out.extra.push_back(
       {energy_name + "_rmse", error.pow(2).sum().item<double>(), double(out.count), true});
+  if (target_stress.defined()) {
+    const auto target = target_stress.to(stress.scalar_type());
+    out.loss = out.loss + stress_weight * torch::mse_loss(stress, target);
+    out.extra.push_back({"stress_mae", (stress.detach() - target).abs().sum().item<double>(),
+                         double(stress.numel())});
+  }
   return out;
 }
 
@@ -76,6 +83,17 @@ double zero_force_mae(const std::vector<datasets::Sample>& test) {
     count += static_cast<double>(s.forces.numel());
   }
   return count > 0 ? sum / count : 0.0;
+}
+
+double mean_stress_mae(const std::vector<datasets::Sample>& train,
+                       const std::vector<datasets::Sample>& test) {
+  if (train.empty() || test.empty()) return 0.0;
+  auto mean = torch::zeros({3, 3}, torch::kDouble);
+  for (const auto& s : train) mean += s.stress.to(torch::kDouble);
+  mean /= static_cast<double>(train.size());
+  double sum = 0;
+  for (const auto& s : test) sum += (s.stress.to(torch::kDouble) - mean).abs().sum().item<double>();
+  return sum / (9.0 * static_cast<double>(test.size()));
 }
 
 double reference_energy_mae(const std::vector<datasets::Sample>& test,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Molecular energies, and forces when the data has them: extended XYZ, SDF or QM9;
-// MolecularTransformer with masks over positions or the radius graph; per-element reference
-// energies fitted on the training split; energy (+ weighted force) MSE.
+// Molecular energies, and forces (and, for periodic systems, the stress) when the data has them:
+// extended XYZ, SDF or QM9; MolecularTransformer with masks over positions or the radius graph
+// (over periodic images for frames with a Lattice); per-element reference energies fitted on
+// the training split; energy (+ weighted force and stress) MSE.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -21,8 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-datasets::MoleculeSet read_molecules(const std::string& dataset, const std::string& path,
-                                     const std::string& target) {
+datasets::MoleculeSet read_molecules(const RunConfig& c) {
+  const auto dataset = c.text("dataset"), path = c.text("data"), target = c.text("target");
   if (dataset == "qm9") {
     auto set = datasets::read_qm9(path);
     const auto& names = set.target_names;
@@ -38,14 +39,15 @@ datasets::MoleculeSet read_molecules(const std::string& dataset, const std::stri
     return set;
   }
   if (dataset == "sdf") return datasets::read_sdf(path, {target});
-  return datasets::read_extended_xyz(path, {target});
+  return datasets::read_extended_xyz(path, {target}, "", "", c.text("forces_key"),
+                                     c.text("stress_key"));
 }
 
 class MoleculeTask : public Task {
  public:
   TaskRun prepare(const RunConfig& c) const override {
     TaskRun run;
-    const auto set = read_molecules(c.text("dataset"), c.text("data"), c.text("target"));
+    const auto set = read_molecules(c);
     // The model's element table ends at max_atomic_number (Fm, 100): name the molecule and the
     // atom of a heavier element here rather than fail inside the embedding.
     const int64_t table = models::MolecularTransformerOptions().max_atomic_number();
@@ -71,6 +73,19 @@ class MoleculeTask : public Task {
                                ": --force-weight has no effect: the data has no forces");
     }
     const bool with_forces = set.samples[0].forces.defined() && c.real("force_weight") > 0;
+    if (c.given("stress_weight") && !set.samples[0].stress.defined()) {
+      throw std::runtime_error(c.text("data") +
+                               ": --stress-weight has no effect: the data has no stress (a "
+                               "periodic extended XYZ with " +
+                               c.text("stress_key") + "= or virial=)");
+    }
+    const bool periodic = set.samples[0].cell.defined();
+    const bool with_stress = set.samples[0].stress.defined() && c.real("stress_weight") > 0;
+    if (with_stress && !with_forces) {
+      throw std::runtime_error(c.text("data") +
+                               ": training on stress needs training on forces too (both come "
+                               "from one backward pass); got --force-weight 0");
+    }
     std::set<int64_t> elements;
     for (const auto& s : run.train) {
       for (int64_t z :
@@ -79,6 +94,8 @@ class MoleculeTask : public Task {
       }
     }
     run.recorded = {{"with_forces", with_forces},
+                    {"periodic", periodic},
+                    {"with_stress", with_stress},
                     {"elements", std::vector<int64_t>(elements.begin(), elements.end())}};
     auto model =
         std::dynamic_pointer_cast<models::MolecularTransformerImpl>(build_model(c, run.recorded));
@@ -89,23 +106,27 @@ class MoleculeTask : public Task {
     const auto target = c.text("target");
     run.metric = with_forces ? "force_mae" : target + "_mae";
     run.higher_is_better = false;
-    run.baseline = with_forces ? training::zero_force_mae(run.test)
-                               : training::reference_energy_mae(run.test, references);
+    const double energy_baseline = training::reference_energy_mae(run.test, references);
+    run.baseline = with_forces ? training::zero_force_mae(run.test) : energy_baseline;
+    if (with_forces) run.extra_baselines[target + "_mae"] = energy_baseline;
+    if (with_stress)
+      run.extra_baselines["stress_mae"] = training::mean_stress_mae(run.train, run.test);
     run.model = model;
-    const double force_weight = c.real("force_weight");
-    run.step = [model, with_forces, force_weight,
+    const double force_weight = c.real("force_weight"), stress_weight = c.real("stress_weight");
+    run.step = [model, with_forces, with_stress, force_weight, stress_weight,
                 target](const std::vector<datasets::Sample>& batch) {
       const auto p = datasets::collate_padded(batch);
-      torch::Tensor energy, forces;
+      models::MolecularTransformerImpl::Prediction out;
       if (with_forces) {
-        std::tie(energy, forces) =
-            model->energy_and_forces(p.z, p.pos, p.key_padding_mask, model->is_training());
+        out = model->predict(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc, with_stress,
+                             model->is_training());
       } else {
-        energy = model->forward(p.z, p.pos, p.key_padding_mask);
+        out.energy = model->forward(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc);
       }
-      return training::energy_force_output(energy, p.y.squeeze(-1), forces,
+      return training::energy_force_output(out.energy, p.y.squeeze(-1), out.forces,
                                            with_forces ? p.forces : torch::Tensor(),
-                                           p.key_padding_mask, force_weight, target);
+                                           p.key_padding_mask, force_weight, target, out.stress,
+                                           with_stress ? p.stress : torch::Tensor(), stress_weight);
     };
     run.draw = [model](const std::string& out) -> bool {
       // What the first block learned as a function of interatomic distance, per head.
@@ -132,6 +153,7 @@ class MoleculeTask : public Task {
                    .feature_map(models::feature_map_kind_from_string(c.text("feature_map")))
                    .dropout(c.real("dropout"))
                    .cutoff(c.real("cutoff"))
+                   .density_channels(c.integer("density_channels"))
                    .masks(c.masks()))
         .ptr();
   }
@@ -142,9 +164,11 @@ class MoleculeTask : public Task {
                const std::string& input) const override {
     auto& model = dynamic_cast<models::MolecularTransformerImpl&>(module);
     const bool with_forces = recorded.value("with_forces", false);
+    const bool with_stress = recorded.value("with_stress", false);
     const auto ext = fs::path(input).extension().string();
     const auto set = ext == ".sdf" || ext == ".mol" ? datasets::read_sdf(input)
                                                     : datasets::read_extended_xyz(input, {});
+    const bool periodic = set.samples[0].cell.defined();
     if (set.samples.empty()) throw std::runtime_error(input + ": no molecules");
     const auto known = recorded.at("elements").get<std::vector<int64_t>>();
     for (size_t m = 0; m < set.samples.size(); ++m) {
@@ -169,17 +193,26 @@ class MoleculeTask : public Task {
       for (const auto& s : set.samples) atoms = std::max(atoms, s.z.size(0));
       forces = torch::zeros({n, atoms, 3}, torch::kDouble);
     }
+    // Stresses of periodic inputs from a model trained on them (a model trained without stress
+    // has never been asked for one; its forces are still what it learned).
+    const bool stresses_out = with_stress && periodic;
+    torch::Tensor stresses =
+        stresses_out ? torch::zeros({n, 3, 3}, torch::kDouble) : torch::Tensor();
     const auto target = c.text("target");
     for_each_batch(set.samples, c.integer("batch_size"),
                    [&](const std::vector<datasets::Sample>& batch, int64_t first) {
                      const auto p = datasets::collate_padded(batch);
-                     torch::Tensor e, f;
+                     torch::Tensor e;
                      if (with_forces) {
-                       std::tie(e, f) = model.energy_and_forces(p.z, p.pos, p.key_padding_mask);
+                       const auto out = model.predict(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc,
+                                                      stresses_out);
+                       e = out.energy;
+                       const auto& f = out.forces;
                        forces.narrow(0, first, f.size(0)).narrow(1, 0, f.size(1)).copy_(f);
+                       if (stresses_out) stresses.narrow(0, first, f.size(0)).copy_(out.stress);
                      } else {
                        torch::NoGradGuard guard;
-                       e = model.forward(p.z, p.pos, p.key_padding_mask);
+                       e = model.forward(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc);
                      }
                      energies.narrow(0, first, e.size(0)).copy_(e);
                      for (size_t i = 0; i < batch.size(); ++i) {
@@ -188,7 +221,7 @@ class MoleculeTask : public Task {
                      }
                    });
     const auto written = (fs::path(c.text("out")) / "predictions.extxyz").string();
-    datasets::write_extended_xyz(written, set.samples, energies, forces, target);
+    datasets::write_extended_xyz(written, set.samples, energies, forces, target, stresses);
     std::printf("predictions for %lld molecules in %s\n", (long long)n, written.c_str());
   }
 };

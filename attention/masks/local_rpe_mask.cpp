@@ -12,8 +12,8 @@ LocalRPEMaskImpl::LocalRPEMaskImpl(const geometry::LocalRPEOptions& options_) : 
 }
 
 std::shared_ptr<const MaskOperator> LocalRPEMaskImpl::build(const MaskContext& context) {
-  check_context(context, "LocalRPEMask", true, false);
-  const auto local = rpe(context.pos, context.key_padding_mask);
+  check_context(context, "LocalRPEMask", true, false, /*periodic=*/true);
+  const auto local = rpe(context.pos, context.key_padding_mask, context.cell, context.pbc);
   return std::make_shared<SparseMaskOperator>(local.edge_index, local.values, local.batch_size,
                                               local.length);
 }

@@ -17,7 +17,8 @@ MaskSemantics mask_semantics_from_string(const std::string& name) {
   return MaskSemantics::kMultiplicative;
 }
 
-void check_context(const MaskContext& context, const char* mask, bool needs_pos, bool needs_graph) {
+void check_context(const MaskContext& context, const char* mask, bool needs_pos, bool needs_graph,
+                   bool periodic) {
   TOPO_CHECK_ARG(context.batch_size >= 1 && context.length >= 1, mask, "context",
                  "batch_size >= 1 and length >= 1",
                  c10::str(context.batch_size, " and ", context.length));
@@ -30,6 +31,16 @@ void check_context(const MaskContext& context, const char* mask, bool needs_pos,
     TOPO_CHECK_ARG(context.pos.defined(), mask, "context.pos",
                    "token positions [B, L, d] (this mask is built from positions)", "undefined");
     check(context.pos, "context.pos", {context.batch_size, context.length, "d"});
+    TOPO_CHECK_ARG(periodic || !context.cell.defined(), mask, "context.cell",
+                   "undefined (this mask sees positions, not their periodic images; use the "
+                   "local-rpe mask or a graph mask for periodic systems)",
+                   shape_string(context.cell));
+  }
+  if (context.cell.defined()) {
+    check(context.cell, "context.cell", {context.batch_size, 3, 3});
+    TOPO_CHECK_ARG(context.pbc.defined(), mask, "context.pbc",
+                   "periodic axes [B, 3] bool next to context.cell", "undefined");
+    check(context.pbc, "context.pbc", {context.batch_size, 3});
   }
   if (needs_graph) {
     TOPO_CHECK_ARG(context.graph != nullptr, mask, "context.graph",

@@ -69,6 +69,11 @@ struct MaskContext {
   torch::Tensor key_padding_mask;
   /// [B, L, d] token positions (point clouds, atoms); undefined when the tokens have none.
   torch::Tensor pos;
+  /// Periodic systems (crystals, liquids): element b's cell [B, 3, 3] (rows = lattice vectors,
+  /// as in ASE) and periodic axes `pbc` [B, 3] bool; undefined for open systems. Position masks
+  /// then see every periodic image (geometry/periodic.h); those that cannot refuse the context.
+  torch::Tensor cell;
+  torch::Tensor pbc;
   /// The batch's graph(s): graph b on the first n_b tokens of element b (PyG's `batch`
   /// layout); null when the tokens have none.
   std::shared_ptr<const graph::Graph> graph;
@@ -137,7 +142,9 @@ class MaskImpl : public torch::nn::Module {
   virtual bool low_rank() const { return false; }
 };
 
-/// Checks `context` against what a mask needs: throws naming `mask` and the missing input.
-void check_context(const MaskContext& context, const char* mask, bool needs_pos, bool needs_graph);
+/// Checks `context` against what a mask needs: throws naming `mask` and the missing input, or
+/// the periodic cell when a position mask is not `periodic` (it would ignore the images).
+void check_context(const MaskContext& context, const char* mask, bool needs_pos, bool needs_graph,
+                   bool periodic = false);
 
 }  // namespace topo::attention

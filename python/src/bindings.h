@@ -18,6 +18,7 @@ namespace py = pybind11;
 void bind_attention(py::module_& m);
 void bind_geometry(py::module_& m);
 void bind_datasets(py::module_& m);
+void bind_potential(py::module_& m);
 
 /// An optional tensor argument as LibTorch's "undefined means absent".
 inline torch::Tensor value_or_undefined(const std::optional<torch::Tensor>& t) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The dataset readers for Python: plain tensors in dicts named as PyTorch Geometric's `Data`
-// fields (pos, x, z, edge_index, edge_attr, y, forces) plus `name`; fields a sample lacks are
+// fields (pos, x, z, edge_index, edge_attr, y, forces; cell, pbc, stress of periodic frames)
+// plus `name`; fields a sample lacks are
 // absent. Malformed files raise topoformer.ParseError naming the file and line.
 #include <torch/torch.h>
 
@@ -21,7 +22,10 @@ py::dict to_dict(const datasets::Sample& s) {
                                                                  {"edge_index", &s.edge_index},
                                                                  {"edge_attr", &s.edge_attr},
                                                                  {"y", &s.y},
-                                                                 {"forces", &s.forces}}) {
+                                                                 {"forces", &s.forces},
+                                                                 {"cell", &s.cell},
+                                                                 {"pbc", &s.pbc},
+                                                                 {"stress", &s.stress}}) {
     if (tensor->defined()) d[name] = *tensor;
   }
   d["name"] = s.name;
@@ -58,12 +62,14 @@ void bind_datasets(py::module_& m) {
   m.def(
       "read_extended_xyz",
       [](const std::string& path, const std::vector<std::string>& target_keys,
-         const std::string& target_unit, const std::string& force_unit) {
-        return molecule_set(
-            datasets::read_extended_xyz(path, target_keys, target_unit, force_unit));
+         const std::string& target_unit, const std::string& force_unit,
+         const std::string& forces_key, const std::string& stress_key) {
+        return molecule_set(datasets::read_extended_xyz(path, target_keys, target_unit, force_unit,
+                                                        forces_key, stress_key));
       },
       py::arg("path"), py::arg("target_keys") = std::vector<std::string>{},
-      py::arg("target_unit") = "", py::arg("force_unit") = "");
+      py::arg("target_unit") = "", py::arg("force_unit") = "", py::arg("forces_key") = "forces",
+      py::arg("stress_key") = "stress");
   m.def(
       "read_sdf",
       [](const std::string& path, const std::vector<std::string>& target_keys) {

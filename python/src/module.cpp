@@ -111,4 +111,5 @@ PYBIND11_MODULE(_C, m) {
   bind_attention(m);
   bind_geometry(m);
   bind_datasets(m);
+  bind_potential(m);
 }

@@ -119,6 +119,8 @@ TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {
   no_radius_graph.set_text("data", "x.extxyz", "--data");
   no_radius_graph.set("masks", std::vector<std::string>{"flt"}, "--mask");
   no_radius_graph.set_text("cutoff", "4", "--cutoff");
+  no_radius_graph.validate();  // the density channels use it
+  no_radius_graph.set_text("density_channels", "0", "--density-channels");
   EXPECT_THROW_WITH(no_radius_graph.validate(), "--cutoff: \"cutoff\" has no effect");
   RunConfig deterministic;
   deterministic.set_text("task", "graph", "--task");
@@ -220,6 +222,7 @@ TEST(RunConfig, EveryModelSettingChangesTheModel) {
                                                 {"stages", int64_t{1}},
                                                 {"downsample_ratio", 0.75},
                                                 {"cutoff", 2.5},
+                                                {"density_channels", int64_t{4}},
                                                 {"voxels", std::string("4x4")}};
   for (const auto& task : {"pointcloud", "molecules", "graph"}) {
     RunConfig config;

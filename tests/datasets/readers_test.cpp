@@ -90,6 +90,99 @@ TEST(ExtendedXyzReader, DefectsNameTheFileTheLineAndTheFrame) {
   }
 }
 
+TEST(ExtendedXyzReader, PeriodicFramesAsAseWritesThem) {
+  // The first frames of examples/data/cu_emt (ASE 3.22's writer: Lattice=, pbc=, a 9-number
+  // stress, forces).
+  const auto cu = read_extended_xyz(kData + "cu_emt_head.extxyz", {"energy"});
+  ASSERT_EQ(cu.samples.size(), 20u);
+  const auto& first = cu.samples[0];
+  ASSERT_TRUE(first.cell.defined() && first.pbc.defined() && first.stress.defined());
+  EXPECT_EQ(first.cell.sizes(), (std::vector<int64_t>{3, 3}));
+  EXPECT_TRUE(first.pbc.equal(torch::tensor({true, true, true})));
+  EXPECT_EQ(first.forces.sizes(), (std::vector<int64_t>{32, 3}));
+  const auto frames = parse_extended_xyz(read_file(kData + "cu_emt_head.extxyz"), "cu");
+  const auto lattice = split_fields(frames[0].text.at("Lattice"));
+  const auto stress = split_fields(frames[0].text.at("stress"));
+  for (int64_t k = 0; k < 9; ++k) {
+    EXPECT_FLOAT_EQ(first.cell.view({9})[k].item<float>(),
+                    static_cast<float>(std::stod(std::string(lattice[k]))));
+    EXPECT_FLOAT_EQ(first.stress.view({9})[k].item<float>(),
+                    static_cast<float>(std::stod(std::string(stress[k]))));
+  }
+  // Voigt stress, a virial, open axes, and their defects, in hand-written frames.
+  const auto dir = temporary_folder("periodic_extxyz");
+  const auto write = [&](const std::string& name, const std::string& header) {
+    const auto path = (dir / name).string();
+    std::ofstream(path) << "2\n" << header << "\nCu 0 0 0\nCu 1.8 1.8 0\n";
+    return path;
+  };
+  const std::string lattice_text = "Lattice=\"3.6 0 0 0 3.6 0 0 0 4\" ";
+  const auto voigt = read_extended_xyz(
+      write("voigt.extxyz", lattice_text + "pbc=\"T T F\" energy=1 stress=\"1 2 3 4 5 6\""),
+      {"energy"});
+  EXPECT_TRUE(voigt.samples[0].pbc.equal(torch::tensor({true, true, false})));
+  EXPECT_TRUE(voigt.samples[0].stress.equal(
+      torch::tensor({{1.0f, 6.0f, 5.0f}, {6.0f, 2.0f, 4.0f}, {5.0f, 4.0f, 3.0f}})));
+  const auto virial = read_extended_xyz(
+      write("virial.extxyz", lattice_text + "REF_energy=1 virial=\"51.84 0 0 0 0 0 0 0 0\""),
+      {"REF_energy"});
+  EXPECT_NEAR(virial.samples[0].stress[0][0].item<float>(), -51.84 / (3.6 * 3.6 * 4), 1e-6);
+  EXPECT_TRUE(virial.samples[0].pbc.all().item<bool>());  // ASE: a Lattice means periodic
+  const auto named =
+      read_extended_xyz(write("named.extxyz", lattice_text + "E=1 REF_stress=\"1 2 3 4 5 6\""),
+                        {"E"}, "", "", "forces", "REF_stress");
+  EXPECT_EQ(named.samples[0].stress[0][1].item<float>(), 6.0f);
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("no_lattice.extxyz", "energy=1 stress=\"1 2 3 4 5 6\""), {"energy"}),
+      "no_lattice.extxyz:2: expected a Lattice= next to stress=");
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("open_pbc.extxyz", "energy=1 pbc=\"T F F\""), {"energy"}),
+      "open_pbc.extxyz:2: expected a Lattice= next to a periodic pbc=");
+  EXPECT_FALSE(read_extended_xyz(write("open.extxyz", "energy=1 pbc=\"F F F\""), {"energy"})
+                   .samples[0]
+                   .cell.defined());
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("short.extxyz", "Lattice=\"3.6 0 0 0 3.6 0 0 0\" energy=1"),
+                        {"energy"}),
+      "short.extxyz:2: expected Lattice= with 9 numbers (a1 a2 a3, row by row), got 8 numbers");
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("pbc.extxyz", lattice_text + "pbc=\"T yes F\" energy=1"), {"energy"}),
+      "pbc.extxyz:2: expected pbc=\"T T T\"");
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("stress7.extxyz", lattice_text + "energy=1 stress=\"1 2 3 4 5 6 7\""),
+                        {"energy"}),
+      "got 7 numbers");
+  // Cells must be in every frame or in none.
+  const auto mixed = (dir / "mixed.extxyz").string();
+  std::ofstream(mixed) << "1\n" << lattice_text << "energy=1\nCu 0 0 0\n1\nenergy=2\nCu 0 0 0\n";
+  EXPECT_THROW_WITH(
+      read_extended_xyz(mixed, {"energy"}),
+      "expected a frame with a Lattice= (as frame 1), got frame 2 without a Lattice=");
+}
+
+TEST(ExtendedXyzWriter, PeriodicFramesRoundTrip) {
+  const auto cu = read_extended_xyz(kData + "cu_emt_head.extxyz", {"energy"});
+  const auto dir = temporary_folder("write_periodic_extxyz");
+  const auto path = (dir / "cu.extxyz").string();
+  std::vector<Sample> frames(cu.samples.begin(), cu.samples.begin() + 2);
+  frames[1].pbc = torch::tensor({true, false, true});
+  const auto stresses = torch::stack({cu.samples[0].stress, cu.samples[1].stress});
+  const auto forces = torch::stack({cu.samples[0].forces, cu.samples[1].forces});
+  write_extended_xyz(path, frames, torch::tensor({1.5, -2.0}), forces, "energy", stresses);
+  const auto back = read_extended_xyz(path, {"energy"});
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(back.samples[i].cell.equal(frames[i].cell));
+    EXPECT_TRUE(back.samples[i].stress.equal(frames[i].stress));
+    EXPECT_TRUE(back.samples[i].pos.equal(frames[i].pos));
+  }
+  EXPECT_TRUE(back.samples[1].pbc.equal(torch::tensor({true, false, true})));
+  std::vector<Sample> open = {
+      read_extended_xyz(kData + "ethanol_head.extxyz", {"energy"}).samples[0]};
+  EXPECT_THROW_WITH(
+      write_extended_xyz(path, open, torch::tensor({1.0}), {}, "energy", torch::zeros({1, 3, 3})),
+      "a stress needs a periodic cell");
+}
+
 TEST(FileIo, DirectoriesDamagedArchivesAndAFullDisk) {
   const auto dir = temporary_folder("file_io");
   // A directory where a file is expected is named as such (it used to read as 0 bytes).
