@@ -27,16 +27,26 @@ torch::Tensor LocalRPEImpl::profile(const torch::Tensor& distance) {
   const int64_t bins = options.num_bins();
   const auto t = (distance / options.radius() * static_cast<double>(bins)).clamp(0, bins);
   const auto lower = t.detach().floor().clamp_max(bins - 1).to(torch::kLong);
-  const auto fraction = (t - lower.to(t.scalar_type())).unsqueeze(0);  // [1, ...]
-  const auto table = log_profile.to(distance.scalar_type());
-  const auto at = [&](const torch::Tensor& index) {
-    return table.index_select(1, index.flatten()).view([&] {
+  const auto u = (t - lower.to(t.scalar_type())).unsqueeze(0);  // [1, ...] in [0, 1]
+  const auto table = log_profile.to(distance.scalar_type());    // [H, bins + 1]
+  // Cubic Hermite interpolation with central-difference slopes (Catmull–Rom; one-sided at the
+  // ends): C¹ in the distance, so forces −∂E/∂r have no jumps at the knots (a piecewise-linear
+  // profile makes them jump, which shows as energy drift in molecular dynamics).
+  const auto slope = torch::cat({table.narrow(1, 1, 1) - table.narrow(1, 0, 1),
+                                 (table.narrow(1, 2, bins - 1) - table.narrow(1, 0, bins - 1)) / 2,
+                                 table.narrow(1, bins, 1) - table.narrow(1, bins - 1, 1)},
+                                1);
+  const auto at = [&](const torch::Tensor& values, const torch::Tensor& index) {
+    return values.index_select(1, index.flatten()).view([&] {
       auto shape = index.sizes().vec();
-      shape.insert(shape.begin(), table.size(0));
+      shape.insert(shape.begin(), values.size(0));
       return shape;
     }());
   };
-  const auto log_f = at(lower) * (1 - fraction) + at(lower + 1) * fraction;
+  const auto u2 = u * u, u3 = u2 * u;
+  const auto log_f = (2 * u3 - 3 * u2 + 1) * at(table, lower) +
+                     (u3 - 2 * u2 + u) * at(slope, lower) +
+                     (3 * u2 - 2 * u3) * at(table, lower + 1) + (u3 - u2) * at(slope, lower + 1);
   if (!options.smooth_cutoff()) return log_f.exp();
   const auto envelope = 0.5 * (torch::cos(M_PI * (distance / options.radius()).clamp(0, 1)) + 1);
   return log_f.exp() * envelope.unsqueeze(0);

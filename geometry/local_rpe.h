@@ -17,7 +17,8 @@ struct LocalRPEOptions {
   TORCH_ARG(int64_t, num_heads);
   /// Neighbourhood radius (strict: pairs at distance < radius).
   TORCH_ARG(double, radius);
-  /// The profile has num_bins + 1 knots at distances radius·k/num_bins, linearly interpolated.
+  /// The profile has num_bins + 1 knots at distances radius·k/num_bins, interpolated by a C¹
+  /// cubic (Hermite with central-difference slopes), so its derivative (forces) is continuous.
   TORCH_ARG(int64_t, num_bins) = 8;
   /// Keep at most this many nearest neighbours per point (−1: all).
   TORCH_ARG(int64_t, max_neighbours) = -1;

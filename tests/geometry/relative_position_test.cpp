@@ -218,6 +218,32 @@ TEST(LocalRPE, GradientsInProfileAndPositions) {
   EXPECT_PARAMETER_GRADCHECK(rpe->parameters(), [&] { return masked_sum(pos); });
 }
 
+TEST(LocalRPE, ProfileIsC1ThroughItsKnots) {
+  torch::manual_seed(8);
+  LocalRPE rpe(LocalRPEOptions(2, 2.0).num_bins(5).smooth_cutoff(true));
+  rpe->to(torch::kDouble);
+  {
+    torch::NoGradGuard guard;
+    rpe->log_profile.copy_(torch::randn({2, 6}, torch::kDouble));
+  }
+  const auto value_and_slope = [&](double d) {
+    const auto x = torch::tensor({d}, torch::kDouble).requires_grad_(true);
+    const auto f = rpe->profile(x).sum();
+    return std::make_pair(f.item<double>(), torch::autograd::grad({f}, {x})[0].item<double>());
+  };
+  for (int64_t k = 1; k < 5; ++k) {
+    const double knot = 2.0 * double(k) / 5.0, e = 1e-9;
+    const auto [left, left_slope] = value_and_slope(knot - e);
+    const auto [right, right_slope] = value_and_slope(knot + e);
+    EXPECT_NEAR(left, right, 1e-7) << "knot " << k;
+    EXPECT_NEAR(left_slope, right_slope, 1e-6) << "knot " << k;
+    // The knots are interpolated: f = exp(log_profile) × envelope there.
+    const double envelope = 0.5 * (std::cos(M_PI * knot / 2.0) + 1);
+    EXPECT_NEAR(value_and_slope(knot).first,
+                (rpe->log_profile.select(1, k).exp().sum() * envelope).item<double>(), 1e-12);
+  }
+}
+
 TEST(LocalRPE, BadInputGivesClearErrors) {
   EXPECT_THROW_WITH(LocalRPE(LocalRPEOptions(2, -1.0)), "`radius` must be finite and > 0");
   LocalRPE rpe(LocalRPEOptions(2, 1.0));
