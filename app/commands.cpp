@@ -104,6 +104,13 @@ std::pair<RunConfig, nlohmann::json> read_run(const std::string& out, const RunC
     throw std::runtime_error(path + ": no such file (is --out the folder of a training run?)");
   RunConfig config;
   config.read_file(path);
+  // Molecular runs trained before the density channels and C¹ profiles (2026-12-02) hold other
+  // parameters and would compute something else: say so instead of failing on a tensor name.
+  if (config.text("task") == "molecules" && !config.given("density_channels")) {
+    throw std::runtime_error(path +
+                             ": written by an older topoformer (molecular runs before the "
+                             "density channels and C1 profiles of 2026-12-02); retrain the run");
+  }
   config.set("out", out, "--out");
   for (const auto& key : overrides.given_keys())
     config.set(key, overrides.get(key), flag_name(*find_setting(key)));

@@ -196,7 +196,8 @@ std::vector<Setting> build_schema() {
       {"cutoff",
        S::kModel,
        5.0,
-       "radius (Angstrom) of the radius graph (graph masks) and default local-rpe radius",
+       "radius (Angstrom) of the radius graph (graph masks), the density channels and the default "
+       "local-rpe radius",
        1e-6,
        1000.0,
        {},

@@ -98,6 +98,17 @@ void read_periodic_fields(const std::string& path, const ParsedMolecule& frame,
   sample.pbc = torch::tensor({bool(periodic[0]), bool(periodic[1]), bool(periodic[2])});
   const auto stress = frame.text.find(stress_key);
   const auto virial = frame.text.find("virial");
+  // Periodic axes and a virial need a volume: refuse a singular lattice here, by file and line.
+  if (periodic[0] || periodic[1] || periodic[2] || virial != frame.text.end()) {
+    const auto c = to_tensor(cell, {3, 3}, torch::kDouble);
+    const double volume = torch::linalg_det(c).abs().item<double>();
+    if (!(volume > 1e-10 * c.norm(2, {1}).prod().item<double>())) {
+      throw ParseError(
+          path, frame.line + 1,
+          "a Lattice= of three independent vectors (periodic axes need a volume)",
+          "Lattice=\"" + lattice->second + "\" (volume " + std::to_string(volume) + ")");
+    }
+  }
   if (stress != frame.text.end()) {
     const auto v =
         header_numbers(path, frame, stress_key, stress->second, stress_key + "=\"9 or 6 numbers\"");
@@ -227,6 +238,9 @@ void write_extended_xyz(const std::string& path, const std::vector<Sample>& mole
         if (k) out += ' ';
         append_number(out, cell.view({9})[k].item<double>());
       }
+      TORCH_CHECK_VALUE(!mol.pbc.defined() || (mol.pbc.dim() == 1 && mol.pbc.size(0) == 3 &&
+                                               mol.pbc.scalar_type() == torch::kBool),
+                        at, ": `pbc` must be a bool tensor [3], got ", shape_string(mol.pbc));
       out += "\" pbc=\"";
       for (int64_t k = 0; k < 3; ++k) {
         const bool periodic = !mol.pbc.defined() || mol.pbc[k].item<bool>();

@@ -115,6 +115,12 @@ Found search(const char* function, const Systems& s, double r, bool loop, int64_
       images.numel() ? images.amax(0).to(torch::kLong) : torch::zeros({3}, torch::kLong);
   const int64_t mx = most[0].item<int64_t>(), my = most[1].item<int64_t>(),
                 mz = most[2].item<int64_t>();
+  // A cell tiny against r (e.g. given in nm) would need millions of images: refuse, don't hang.
+  const double image_count = double(2 * mx + 1) * double(2 * my + 1) * double(2 * mz + 1);
+  TOPO_CHECK_ARG(
+      image_count <= 1e6, function, "r",
+      "at most 10^6 periodic images per atom within reach (is the cell in Å?)",
+      c10::str(r, ", reaching ", mx, ", ", my, " and ", mz, " cells along the lattice vectors"));
   std::vector<torch::Tensor> atoms, shifts;
   for (int64_t sx = -mx; sx <= mx; ++sx) {
     for (int64_t sy = -my; sy <= my; ++sy) {

@@ -171,6 +171,13 @@ MolecularTransformerImpl::Prediction MolecularTransformerImpl::predict(
     const torch::Tensor& cell, const torch::Tensor& pbc, bool stress, bool create_graph) {
   TOPO_CHECK_ARG(!stress || cell.defined(), "MolecularTransformer::predict", "cell",
                  "a cell [B, 3, 3] (the stress is defined for periodic systems)", "undefined");
+  if (stress && pbc.defined()) {
+    const auto open = (~pbc.any(1)).nonzero();
+    TOPO_CHECK_ARG(
+        open.size(0) == 0, "MolecularTransformer::predict", "pbc",
+        "a periodic axis in every element (the stress of an open system is undefined)",
+        c10::str("element ", open.size(0) ? open[0][0].item<int64_t>() : 0, " with none"));
+  }
   torch::AutoGradMode enable(true);  // forces need gradients even under NoGradGuard
   const auto positions = pos.detach().requires_grad_(true);
   std::vector<torch::Tensor> inputs = {positions};

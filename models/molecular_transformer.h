@@ -42,8 +42,9 @@ struct MolecularTransformerOptions {
   /// the local-rpe mask.
   TORCH_ARG(double, cutoff) = 5.0;
   TORCH_ARG(double, dropout) = 0.0;
-  /// Radial density channels ρ_ik = log(1 + Σ_j g_k(|r_ij|)) over the neighbours within the
-  /// cutoff (periodic images included), added to the atom embeddings through a linear map.
+  /// Radial density channels ρ_ik = log(1 + Σ_j g_k(|r_ij|)) over the atoms within the cutoff
+  /// (periodic images included; j = i too, a constant g_k(0) per channel), added to the atom
+  /// embeddings through a linear map.
   /// The profiles g_k are learnable, start as Gaussians spread over [0, cutoff] and vanish
   /// smoothly at the cutoff. Why: attention normalises its weights, so it cannot tell how many
   /// neighbours an atom has or how far they are when their values are alike — in a one-element

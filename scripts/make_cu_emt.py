@@ -7,8 +7,9 @@ each strained at random (up to 3 % along the axes and 1.5 % shear, so the stress
 Langevin molecular dynamics at a random temperature between 300 and 1200 K; frames are taken
 every 25 steps after 200 steps of equilibration. Labels: EMT (Jacobsen, Stoltze, Norskov 1996, as
 implemented in ASE 3.22, Debian python3-ase) energy (eV), forces (eV/A) and stress (eV/A^3, ASE's
-sign: positive = tensile). Every cell is smaller than twice the 5 A cutoff used by the models, so
-atoms see several images of each other: the data exercises the periodic neighbour search.
+sign: positive = tensile). The 27- and 32-atom cells are shorter than twice the 5 A cutoff used
+by the models along every lattice vector (the 48-atom cell along two), so atoms see several images
+of each other: the data exercises the periodic neighbour search.
 
 Usage: /usr/bin/python3 scripts/make_cu_emt.py [output]   (deterministic: seeded)
 """

@@ -68,9 +68,22 @@ class MoleculeTask : public Task {
     run.validation = datasets::select(set.samples, parts[1]);
     run.test = datasets::select(set.samples, parts[2]);
     check_splits(run, c.text("data"));
+    // A key named explicitly must be in the data (a misspelt one would silently train on less).
+    if (c.given("forces_key") && !set.samples[0].forces.defined()) {
+      throw std::runtime_error(c.text("data") + ": --forces-key " + c.text("forces_key") +
+                               ": frame 1 has no per-atom column `" + c.text("forces_key") +
+                               "` (Properties=)");
+    }
+    if (c.given("stress_key") && !set.samples[0].stress.defined()) {
+      throw std::runtime_error(c.text("data") + ": --stress-key " + c.text("stress_key") +
+                               ": frame 1 has no header key `" + c.text("stress_key") +
+                               "` (nor virial=)");
+    }
     if (c.given("force_weight") && !set.samples[0].forces.defined()) {
       throw std::runtime_error(c.text("data") +
-                               ": --force-weight has no effect: the data has no forces");
+                               ": --force-weight has no effect: the data has no forces (no "
+                               "per-atom column `" +
+                               c.text("forces_key") + "`; see --forces-key)");
     }
     const bool with_forces = set.samples[0].forces.defined() && c.real("force_weight") > 0;
     if (c.given("stress_weight") && !set.samples[0].stress.defined()) {
@@ -81,11 +94,6 @@ class MoleculeTask : public Task {
     }
     const bool periodic = set.samples[0].cell.defined();
     const bool with_stress = set.samples[0].stress.defined() && c.real("stress_weight") > 0;
-    if (with_stress && !with_forces) {
-      throw std::runtime_error(c.text("data") +
-                               ": training on stress needs training on forces too (both come "
-                               "from one backward pass); got --force-weight 0");
-    }
     std::set<int64_t> elements;
     for (const auto& s : run.train) {
       for (int64_t z :
@@ -117,7 +125,7 @@ class MoleculeTask : public Task {
                 target](const std::vector<datasets::Sample>& batch) {
       const auto p = datasets::collate_padded(batch);
       models::MolecularTransformerImpl::Prediction out;
-      if (with_forces) {
+      if (with_forces || with_stress) {
         out = model->predict(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc, with_stress,
                              model->is_training());
       } else {
@@ -168,8 +176,11 @@ class MoleculeTask : public Task {
     const auto ext = fs::path(input).extension().string();
     const auto set = ext == ".sdf" || ext == ".mol" ? datasets::read_sdf(input)
                                                     : datasets::read_extended_xyz(input, {});
-    const bool periodic = set.samples[0].cell.defined();
     if (set.samples.empty()) throw std::runtime_error(input + ": no molecules");
+    // The stress is defined for systems with a periodic axis.
+    const bool periodic = std::all_of(set.samples.begin(), set.samples.end(), [](const auto& s) {
+      return s.cell.defined() && s.pbc.any().template item<bool>();
+    });
     const auto known = recorded.at("elements").get<std::vector<int64_t>>();
     for (size_t m = 0; m < set.samples.size(); ++m) {
       const auto& z = set.samples[m].z;
@@ -203,12 +214,13 @@ class MoleculeTask : public Task {
                    [&](const std::vector<datasets::Sample>& batch, int64_t first) {
                      const auto p = datasets::collate_padded(batch);
                      torch::Tensor e;
-                     if (with_forces) {
+                     if (with_forces || stresses_out) {
                        const auto out = model.predict(p.z, p.pos, p.key_padding_mask, p.cell, p.pbc,
                                                       stresses_out);
                        e = out.energy;
                        const auto& f = out.forces;
-                       forces.narrow(0, first, f.size(0)).narrow(1, 0, f.size(1)).copy_(f);
+                       if (with_forces)
+                         forces.narrow(0, first, f.size(0)).narrow(1, 0, f.size(1)).copy_(f);
                        if (stresses_out) stresses.narrow(0, first, f.size(0)).copy_(out.stress);
                      } else {
                        torch::NoGradGuard guard;

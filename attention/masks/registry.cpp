@@ -149,7 +149,8 @@ std::vector<MaskInfo> build_registry() {
              .ptr();
        }});
   r.push_back({"local-rpe",
-               "exact f_h(|r_i - r_j|) inside a radius (sparse), learned piecewise-linear profile",
+               "exact f_h(|r_i - r_j|) inside a radius (sparse), learned profile (C1 cubic through "
+               "its knots)",
                MaskInput::kPositions,
                {{"radius", 5.0, "neighbourhood radius", 1e-12, {}, {}},
                 {"bins", int64_t{16}, "profile knots - 1", 1.0, {}, {}},

@@ -46,10 +46,18 @@ class Potential {
           element);
     }
     torch::Tensor c, p;
+    TOPO_CHECK_ARG(!pbc || cell, "Potential.compute", "pbc", "given with a `cell`",
+                   "pbc without a cell");
     if (cell) {
       check(*cell, "cell", {3, 3});
       c = cell->to(dtype_).unsqueeze(0);
-      p = pbc ? pbc->to(torch::kBool).view({1, 3}) : torch::ones({1, 3}, torch::kBool);
+      if (pbc) {
+        check(*pbc, "pbc", {3});
+        check.dtype(*pbc, "pbc", torch::kBool);
+        p = pbc->view({1, 3});
+      } else {
+        p = torch::ones({1, 3}, torch::kBool);
+      }
     }
     models::MolecularTransformerImpl::Prediction out;
     {

@@ -9,7 +9,8 @@ Units are ASE's (eV, Å, eV/Å, eV/Å³) when the model was trained on data in t
 extended XYZ files that ASE writes). Periodic boundary conditions come from ``atoms.pbc`` and
 ``atoms.cell``: every periodic image within the cutoff is seen, so wrapping atoms changes
 nothing. The stress is (1/V) ∂E/∂ε in Voigt order (xx, yy, zz, yz, xz, xy), as ASE expects; it
-is defined for systems with a periodic axis only. The model runs in float64 by default (energy
+is defined for systems with a periodic axis only. Every lattice vector must be non-zero, also
+along open axes (give a slab its vacuum length). The model runs in float64 by default (energy
 conservation in MD); ``dtype="float32"`` is faster.
 """
 import numpy as np

@@ -152,6 +152,18 @@ TEST(ExtendedXyzReader, PeriodicFramesAsAseWritesThem) {
       read_extended_xyz(write("stress7.extxyz", lattice_text + "energy=1 stress=\"1 2 3 4 5 6 7\""),
                         {"energy"}),
       "got 7 numbers");
+  // Keys of other codes: REF_forces as the forces column.
+  const auto ref = (dir / "ref.extxyz").string();
+  std::ofstream(ref) << "1\nProperties=species:S:1:pos:R:3:REF_forces:R:3 REF_energy=2\n"
+                     << "Cu 0 0 0 0.5 -1 2\n";
+  const auto keyed = read_extended_xyz(ref, {"REF_energy"}, "", "", "REF_forces");
+  EXPECT_TRUE(keyed.samples[0].forces.equal(torch::tensor({{0.5f, -1.0f, 2.0f}})));
+  EXPECT_FALSE(read_extended_xyz(ref, {"REF_energy"}).samples[0].forces.defined());
+  // A singular lattice with periodic axes is refused by file and line.
+  EXPECT_THROW_WITH(
+      read_extended_xyz(write("flat.extxyz", "Lattice=\"3.6 0 0 0 3.6 0 0 0 0\" energy=1"),
+                        {"energy"}),
+      "flat.extxyz:2: expected a Lattice= of three independent vectors");
   // Cells must be in every frame or in none.
   const auto mixed = (dir / "mixed.extxyz").string();
   std::ofstream(mixed) << "1\n" << lattice_text << "energy=1\nCu 0 0 0\n1\nenergy=2\nCu 0 0 0\n";

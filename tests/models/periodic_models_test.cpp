@@ -8,6 +8,7 @@
 
 #include "models/molecular_transformer.h"
 #include "support/tensor_assertions.h"
+#include "training/steps.h"
 
 namespace topo::models {
 namespace {
@@ -170,6 +171,7 @@ TEST(MolecularTransformerPeriodic, BatchesOfCellsEqualEachSystemAlone) {
   const auto both = model->predict(z, pos, pad, torch::stack({c.cell[0], cell_b}), pbc, true);
   EXPECT_NEAR(both.energy[0].item<double>(), alone_a.energy.item<double>(), 1e-10);
   EXPECT_NEAR(both.energy[1].item<double>(), alone_b.energy.item<double>(), 1e-10);
+  EXPECT_TENSOR_CLOSE(both.forces[0], alone_a.forces[0], {1e-8, 1e-10});
   EXPECT_TENSOR_CLOSE(both.forces[1].narrow(0, 0, 3), alone_b.forces[0], {1e-8, 1e-10});
   EXPECT_TENSOR_CLOSE(both.stress[0], alone_a.stress[0], {1e-8, 1e-10});
   EXPECT_TENSOR_CLOSE(both.stress[1], alone_b.stress[0], {1e-8, 1e-10});
@@ -202,6 +204,9 @@ TEST(MolecularTransformerPeriodic, GraphMasksSeeImagesAndFltIsRefused) {
   EXPECT_THROW_WITH(flt->forward(c.z, c.pos, {}, c.cell), "context.cell");
   auto model = small_model();
   EXPECT_THROW_WITH(model->predict(c.z, c.pos, {}, {}, {}, true), "`cell`");
+  EXPECT_THROW_WITH(
+      model->predict(c.z, c.pos, {}, c.cell, torch::zeros({1, 3}, torch::kBool), true),
+      "element 0 with none");
 }
 
 TEST(MolecularTransformerPeriodic, OneElementSolidsNeedTheDensityChannels) {
@@ -244,6 +249,23 @@ TEST(MolecularTransformerPeriodic, OneElementSolidsNeedTheDensityChannels) {
     (trained.forces.pow(2).sum() + trained.stress.pow(2).sum()).backward();
     EXPECT_GT(model->density->log_profile.grad().abs().sum().item<double>(), 0.0);
   }
+}
+
+TEST(MolecularTransformerPeriodic, StressWeightEntersTheLoss) {
+  const auto f64 = torch::kDouble;
+  const auto energy = torch::tensor({1.0}, f64), forces = torch::zeros({1, 2, 3}, f64);
+  const auto stress = torch::full({1, 3, 3}, 0.01, f64), target = torch::zeros({1, 3, 3}, f64);
+  const auto loss = [&](double weight) {
+    return training::energy_force_output(energy, energy, forces, forces, {}, 10.0, "energy", stress,
+                                         target, weight)
+        .loss.item<double>();
+  };
+  EXPECT_DOUBLE_EQ(loss(0.0), 0.0);
+  EXPECT_NEAR(loss(1000.0), 1000.0 * 1e-4, 1e-9);
+  const auto out = training::energy_force_output(energy, energy, forces, forces, {}, 10.0, "energy",
+                                                 stress, target, 1.0);
+  ASSERT_EQ(out.extra.back().name, "stress_mae");
+  EXPECT_NEAR(out.extra.back().sum / out.extra.back().count, 0.01, 1e-9);
 }
 
 TEST(MolecularTransformerPeriodic, TrainsOnStress) {
