@@ -13,7 +13,8 @@
 namespace topo::models {
 namespace {
 
-MolecularTransformer small_model(std::vector<attention::MaskSpec> masks = {{"local-rpe", {}}}) {
+MolecularTransformer small_model(std::vector<attention::MaskSpec> masks = {{"local-rpe", {}}},
+                                 int64_t density_channels = 16) {
   torch::manual_seed(20);
   MolecularTransformer model(MolecularTransformerOptions()
                                  .embed_dim(16)
@@ -21,6 +22,7 @@ MolecularTransformer small_model(std::vector<attention::MaskSpec> masks = {{"loc
                                  .num_layers(2)
                                  .num_features(8)
                                  .cutoff(3.0)
+                                 .density_channels(density_channels)
                                  .masks(std::move(masks)));
   // Non-trivial distance profiles, so that the images' distances matter.
   torch::NoGradGuard guard;
@@ -215,16 +217,7 @@ TEST(MolecularTransformerPeriodic, OneElementSolidsNeedTheDensityChannels) {
   const auto c = crystal();
   const auto copper = torch::full_like(c.z, 29);
   for (const int64_t channels : {0, 8}) {
-    torch::manual_seed(24);
-    MolecularTransformer model(MolecularTransformerOptions()
-                                   .embed_dim(16)
-                                   .num_heads(2)
-                                   .num_layers(2)
-                                   .num_features(8)
-                                   .cutoff(3.0)
-                                   .density_channels(channels));
-    model->to(torch::kDouble);
-    model->eval();
+    auto model = small_model({{"local-rpe", {}}}, channels);
     const auto out = model->predict(copper, c.pos, {}, c.cell, {}, true);
     if (channels == 0) {
       EXPECT_LT(out.forces.abs().max().item<double>(), 1e-12);
