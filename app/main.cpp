@@ -33,14 +33,13 @@ struct Flags {
       if (!only.empty() && std::find(only.begin(), only.end(), s.key) == only.end()) continue;
       auto help = s.help;
       if (!s.tasks.empty()) help += " [" + s.tasks.front() + "]";
+      const auto names = topo::app::flag_name(s) + (s.alias.empty() ? "" : "," + s.alias);
       if (s.default_value.index() == 0) {  // booleans are switches: --resume, --no-progress
-        options[s.key] = command->add_flag(topo::app::flag_name(s), switches[s.key], help);
+        options[s.key] = command->add_flag(names, switches[s.key], help);
       } else if (s.default_value.index() == 4) {
-        options[s.key] =
-            command->add_option(topo::app::flag_name(s), raw[s.key], help)->allow_extra_args(false);
+        options[s.key] = command->add_option(names, raw[s.key], help)->allow_extra_args(false);
       } else {
-        options[s.key] =
-            command->add_option(topo::app::flag_name(s), raw[s.key], help)->expected(1);
+        options[s.key] = command->add_option(names, raw[s.key], help)->expected(1);
       }
     }
   }

@@ -61,7 +61,8 @@ std::vector<Setting> build_schema() {
       {"target",
        S::kData,
        std::string("energy"),
-       "extended-XYZ or SDF property, or QM9 property (U0, gap, ...)",
+       "extended-XYZ or SDF property, or QM9 property (U0, gap, ...); --energy-key is the "
+       "same setting",
        {},
        {},
        {},
@@ -534,7 +535,14 @@ std::string to_string(Section section) {
 }
 
 const std::vector<Setting>& run_schema() {
-  static const std::vector<Setting> schema = build_schema();
+  static const std::vector<Setting> schema = [] {
+    auto settings = build_schema();
+    for (auto& s : settings) {
+      // The word of ASE and of potential-fitting codes (REF_energy, REF_forces: --forces-key).
+      if (s.key == "target") s.alias = "--energy-key";
+    }
+    return settings;
+  }();
   return schema;
 }
 

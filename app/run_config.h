@@ -40,6 +40,8 @@ struct Setting {
   /// Written to config.json (false for where the run lives and how it is shown).
   bool recorded = true;
   std::string flag = "";
+  /// Another command-line name for the same setting (config files use `key` only).
+  std::string alias = "";
 };
 
 /// Every setting, in the order of the help text.

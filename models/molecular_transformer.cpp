@@ -68,6 +68,14 @@ torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const to
                                                 const torch::Tensor& key_padding_mask,
                                                 const torch::Tensor& cell,
                                                 const torch::Tensor& pbc) {
+  return atom_energies(z, pos, key_padding_mask, cell, pbc).sum(1);
+}
+
+torch::Tensor MolecularTransformerImpl::atom_energies(const torch::Tensor& z,
+                                                      const torch::Tensor& pos,
+                                                      const torch::Tensor& key_padding_mask,
+                                                      const torch::Tensor& cell,
+                                                      const torch::Tensor& pbc) {
   ShapeChecker check("MolecularTransformer");
   check(z, "z", {"B", "L"});
   check(pos, "pos", {"B", "L", 3});
@@ -137,7 +145,7 @@ torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const to
   for (const auto& block : *blocks)
     h = block->as<TransformerBlock>()->forward(h, key_padding_mask, &context);
   const auto per_atom = head->forward(norm(h)).squeeze(-1) + atom_reference(atoms).squeeze(-1);
-  return (per_atom * real.to(per_atom.scalar_type())).sum(1);
+  return per_atom * real.to(per_atom.scalar_type());
 }
 
 void MolecularTransformerImpl::set_atom_references(const torch::Tensor& references) {
@@ -181,18 +189,19 @@ MolecularTransformerImpl::Prediction MolecularTransformerImpl::predict(
   torch::AutoGradMode enable(true);  // forces need gradients even under NoGradGuard
   const auto positions = pos.detach().requires_grad_(true);
   std::vector<torch::Tensor> inputs = {positions};
-  torch::Tensor energy;
+  torch::Tensor atom_energy;
   if (stress) {
     // E(r(1 + ε), cell(1 + ε)) at ε = 0: ∂E/∂ε is the virial, and ∂E/∂r is unchanged since the
     // map is the identity there. ε is symmetrised so that rotations carry no stress.
     const auto strain = torch::zeros({pos.size(0), 3, 3}, pos.options()).requires_grad_(true);
     inputs.push_back(strain);
     const auto deformation = torch::eye(3, pos.options()) + 0.5 * (strain + strain.transpose(1, 2));
-    energy = forward(z, torch::bmm(positions, deformation), key_padding_mask,
-                     torch::bmm(cell.to(pos.scalar_type()), deformation), pbc);
+    atom_energy = atom_energies(z, torch::bmm(positions, deformation), key_padding_mask,
+                                torch::bmm(cell.to(pos.scalar_type()), deformation), pbc);
   } else {
-    energy = forward(z, positions, key_padding_mask, cell, pbc);
+    atom_energy = atom_energies(z, positions, key_padding_mask, cell, pbc);
   }
+  const auto energy = atom_energy.sum(1);
   const auto gradients = torch::autograd::grad({energy.sum()}, inputs, {},
                                                /*retain_graph=*/create_graph,
                                                /*create_graph=*/create_graph);
@@ -205,6 +214,7 @@ MolecularTransformerImpl::Prediction MolecularTransformerImpl::predict(
     out.stress = gradients[1] / volume.view({-1, 1, 1});
   }
   out.energy = energy;
+  out.atom_energies = atom_energy.detach();
   if (!create_graph) {
     out.energy = out.energy.detach();
     out.forces = out.forces.detach();

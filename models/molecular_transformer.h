@@ -73,11 +73,17 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos,
                         const torch::Tensor& key_padding_mask = {}, const torch::Tensor& cell = {},
                         const torch::Tensor& pbc = {});
+  /// The energy as a sum over atoms: [B, L] (0 on padding) whose rows sum to forward(...). Each
+  /// term is the readout of one atom's features after attention, so it depends on all atoms.
+  torch::Tensor atom_energies(const torch::Tensor& z, const torch::Tensor& pos,
+                              const torch::Tensor& key_padding_mask = {},
+                              const torch::Tensor& cell = {}, const torch::Tensor& pbc = {});
 
   /// What an MD engine asks of a potential.
   struct Prediction {
-    torch::Tensor energy;  ///< [B]
-    torch::Tensor forces;  ///< [B, L, 3] = −∂E/∂pos (0 on padding)
+    torch::Tensor energy;         ///< [B]
+    torch::Tensor atom_energies;  ///< [B, L], rows summing to `energy` (0 on padding; detached)
+    torch::Tensor forces;         ///< [B, L, 3] = −∂E/∂pos (0 on padding)
     /// [B, 3, 3] = (1/V) ∂E/∂ε, the derivative under a symmetric strain ε of positions and
     /// cell (r → r(1 + ε)), in energy/Å³ (eV/Å³: ASE's sign and units); only with `stress`.
     torch::Tensor stress;

@@ -21,6 +21,12 @@ fi
 # No LD_LIBRARY_PATH: the installed libraries and the command must find each other (RUNPATH).
 env -u LD_LIBRARY_PATH "$work/consumer-build/quickstart"
 env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer" masks > /dev/null
+# LAMMPS with pair_style topoformer (when built): the style is among the registered ones.
+if [ -x "$work/prefix/bin/topoformer-lammps" ]; then
+  echo "info styles pair" | env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer-lammps" -log none -nocite \
+    | grep -qw topoformer
+  echo "check_install: the installed topoformer-lammps has pair_style topoformer"
+fi
 # The Python package, from the prefix (another prefix than the interpreter's needs PYTHONPATH).
 python_dir="$(sed -n 's/^TOPO_PYTHON_INSTALL_DIR:[A-Z]*=//p' "$build_dir/CMakeCache.txt")"
 if [ -n "$python_dir" ]; then

@@ -13,6 +13,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
   python3-dev pybind11-dev python3-torch python3-pytest python3-ase
+  liblammps-dev
 )
 
 missing=()
