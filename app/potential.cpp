@@ -35,13 +35,14 @@ Potential::Result Potential::compute(const at::Tensor& z, const at::Tensor& pos,
   check(z, "z", {"N"});
   check(pos, "pos", {"N", 3});
   check.dtype(z, "z", torch::kLong);
-  const auto z_a = z.accessor<int64_t, 1>();
+  const auto z_cpu = z.cpu();
+  const auto z_a = z_cpu.accessor<int64_t, 1>();
   for (int64_t a = 0; a < z.size(0); ++a) {
-    TOPO_CHECK_ARG(std::binary_search(elements_.begin(), elements_.end(), z_a[a]), caller,
-                   c10::str("z[", a, "]"),
-                   c10::str("an element the model was trained on (Z in ",
-                            c10::Join(", ", elements_), ")"),
-                   z_a[a]);
+    TOPO_CHECK_ARG(
+        std::binary_search(elements_.begin(), elements_.end(), z_a[a]), caller,
+        c10::str("z[", a, "]"),
+        c10::str("an element the model was trained on (Z in ", c10::Join(", ", elements_), ")"),
+        z_a[a]);
   }
   TOPO_CHECK_ARG(!pbc || cell, caller, "pbc", "given with a `cell`", "pbc without a cell");
   torch::Tensor c, p;

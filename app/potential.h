@@ -26,7 +26,7 @@ class Potential {
   struct Result {
     double energy = 0;
     at::Tensor atom_energies;  ///< [N], summing to `energy` (MolecularTransformer::atom_energies)
-    at::Tensor forces;  ///< [N, 3] = −∂E/∂pos, in the potential's dtype
+    at::Tensor forces;         ///< [N, 3] = −∂E/∂pos, in the potential's dtype
     at::Tensor stress;  ///< [3, 3] = (1/V) ∂E/∂ε (ASE's sign, eV/Å³); undefined unless asked
   };
 
@@ -44,7 +44,8 @@ class Potential {
 
   /// Atomic numbers the model was trained on, ascending.
   const std::vector<int64_t>& elements() const { return elements_; }
-  /// The model's interaction cutoff (Å): nothing beyond it changes the energy.
+  /// The model's neighbour cutoff (Å): the reach of each layer's local terms (local RPE, density
+  /// channels, graph masks). Stacked layers, and global masks, reach further.
   double cutoff() const;
   c10::ScalarType dtype() const { return dtype_; }
   const TrainedRun& run() const { return run_; }

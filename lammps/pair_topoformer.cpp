@@ -25,10 +25,12 @@ namespace {
 
 using LAMMPS_NS::LAMMPS;
 
-/// The model's energy depends on every atom at once (global attention), so the whole system is
-/// handed to it on every step: local atoms only (no neighbour list, no ghosts), the box as the
-/// cell and LAMMPS's periodic flags as pbc; the model finds every periodic image itself
-/// (geometry/periodic.h), so atoms LAMMPS has not re-wrapped yet are fine.
+/// The model's energy is not a sum of pair or cutoff-local terms (attention normalises over all
+/// of an atom's neighbours, stacked layers reach further than the cutoff, and global masks
+/// couple every atom), so the whole system is handed to it on every step: local atoms only (no
+/// neighbour list; the ghosts LAMMPS makes are unused), the box as the cell and LAMMPS's
+/// periodic flags as pbc. The model finds every periodic image itself (geometry/periodic.h), so
+/// atoms LAMMPS has not re-wrapped yet are fine.
 /// Error::all is called with std::string messages only: its {fmt} overloads cannot be
 /// instantiated against Debian's headers (compat/fmt/format.h).
 class PairTopoformer : public LAMMPS_NS::Pair {
@@ -52,17 +54,27 @@ class PairTopoformer : public LAMMPS_NS::Pair {
   /// pair_style topoformer RUN_DIR [float64|float32]
   void settings(int narg, char** arg) override {
     if (narg < 1 || narg > 2) {
-      error->all(FLERR, "pair_style topoformer: expected `pair_style topoformer RUN_DIR "
-                        "[float64|float32]`, got " + std::to_string(narg) + " arguments");
+      error->all(FLERR,
+                 "pair_style topoformer: expected `pair_style topoformer RUN_DIR "
+                 "[float64|float32]`, got " +
+                     std::to_string(narg) + " arguments");
     }
     const std::string dtype = narg == 2 ? arg[1] : "float64";
-    guarded([&] { potential_ = std::make_unique<app::Potential>(arg[0], dtype); });
+    guarded("pair_style topoformer: ",
+            [&] { potential_ = std::make_unique<app::Potential>(arg[0], dtype); });
     run_dir_ = arg[0];
+    // A second pair_style command may load another model: its elements need a new pair_coeff.
+    if (allocated) {
+      for (int i = 0; i <= atom->ntypes; ++i) {
+        for (int j = 0; j <= atom->ntypes; ++j) setflag[i][j] = 0;
+      }
+    }
   }
 
   /// pair_coeff * * SYMBOL… (one element symbol per atom type)
   void coeff(int narg, char** arg) override {
-    if (!potential_) error->all(FLERR, std::string("pair_coeff: pair_style topoformer has no run folder"));
+    if (!potential_)
+      error->all(FLERR, std::string("pair_coeff: pair_style topoformer has no run folder"));
     const int ntypes = atom->ntypes;
     if (narg != 2 + ntypes || std::strcmp(arg[0], "*") != 0 || std::strcmp(arg[1], "*") != 0) {
       error->all(FLERR, "pair_coeff (pair_style topoformer): expected `pair_coeff * *` and " +
@@ -82,7 +94,8 @@ class PairTopoformer : public LAMMPS_NS::Pair {
       }
       if (std::find(elements.begin(), elements.end(), z) == elements.end()) {
         std::string trained;
-        for (int64_t e : elements) trained += (trained.empty() ? "" : " ") + datasets::element_symbol(e);
+        for (int64_t e : elements)
+          trained += (trained.empty() ? "" : " ") + datasets::element_symbol(e);
         error->all(FLERR, "pair_coeff (pair_style topoformer): type " + std::to_string(t) + ": " +
                               symbol + " is not an element the model in " + run_dir_ +
                               " was trained on (" + trained + ")");
@@ -108,6 +121,10 @@ class PairTopoformer : public LAMMPS_NS::Pair {
       error->all(FLERR, "pair_style topoformer needs `dimension 3`, got " +
                             std::to_string(domain->dimension));
     }
+    if (tail_flag || offset_flag) {
+      error->all(FLERR, std::string("pair_style topoformer: pair_modify tail and shift do not "
+                                    "apply (the model has no pairwise tail or offset)"));
+    }
     // No neighbour list is requested: the model searches neighbours (with images) itself.
   }
 
@@ -123,8 +140,11 @@ class PairTopoformer : public LAMMPS_NS::Pair {
     const int n = atom->nlocal;
     if (n == 0) return;
     const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
-    // atom->x and atom->f are contiguous [nmax][3] blocks (LAMMPS's Memory::create).
-    auto pos = torch::from_blob(atom->x[0], {n, 3}, f64).clone();
+    // atom->x and atom->f are contiguous [nmax][3] blocks (LAMMPS's Memory::create). Positions
+    // relative to the box's corner (E is translation invariant) keep float32 models precise in
+    // boxes far from the origin.
+    auto pos = torch::from_blob(atom->x[0], {n, 3}, f64) -
+               torch::tensor({domain->boxlo[0], domain->boxlo[1], domain->boxlo[2]}, f64);
     auto z = torch::empty({n}, torch::kLong);
     auto z_a = z.accessor<int64_t, 1>();
     for (int i = 0; i < n; ++i) z_a[i] = type_to_z_[atom->type[i]];
@@ -137,13 +157,12 @@ class PairTopoformer : public LAMMPS_NS::Pair {
                             domain->yz, domain->zprd},
                            f64)
                  .view({3, 3});
-      pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0,
-                           domain->zperiodic != 0});
+      pbc = torch::tensor({domain->xperiodic != 0, domain->yperiodic != 0, domain->zperiodic != 0});
     }
     const bool stress = vflag_global && periodic;
     app::Potential::Result out;
-    guarded([&] {
-      out = potential_->compute(z, pos, cell, pbc, stress, "pair_style topoformer");
+    guarded("", [&] {
+      out = potential_->compute(z, pos, cell, pbc, stress, "pair_style topoformer (compute)");
     });
     const auto forces = out.forces.to(torch::kDouble).contiguous();
     const auto f_a = forces.accessor<double, 2>();
@@ -198,9 +217,10 @@ class PairTopoformer : public LAMMPS_NS::Pair {
     }
   }
 
-  /// Runs `body`, turning our errors into LAMMPS errors (its log, its exit status).
+  /// Runs `body`, turning our errors into LAMMPS errors (its log, its exit status), the message
+  /// after `prefix`.
   template <class Body>
-  void guarded(Body&& body) {
+  void guarded(const std::string& prefix, Body&& body) {
     std::string message;
     try {
       body();
@@ -208,7 +228,7 @@ class PairTopoformer : public LAMMPS_NS::Pair {
     } catch (const std::exception& e) {
       message = app::error_message(e);
     }
-    error->all(FLERR, "pair_style topoformer: " + message);
+    error->all(FLERR, prefix + message);
   }
 
   std::unique_ptr<app::Potential> potential_;

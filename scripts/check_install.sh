@@ -24,7 +24,7 @@ env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer" masks > /dev/null
 # LAMMPS with pair_style topoformer (when built): the style is among the registered ones.
 if [ -x "$work/prefix/bin/topoformer-lammps" ]; then
   echo "info styles pair" | env -u LD_LIBRARY_PATH "$work/prefix/bin/topoformer-lammps" -log none -nocite \
-    | grep -qw topoformer
+    | grep -w topoformer > /dev/null  # not -q: LAMMPS would die of SIGPIPE (pipefail)
   echo "check_install: the installed topoformer-lammps has pair_style topoformer"
 fi
 # The Python package, from the prefix (another prefix than the interpreter's needs PYTHONPATH).

@@ -4,16 +4,18 @@
 // tensor) in orthogonal, triclinic, mixed and open boxes; element types; NVE energy
 // conservation. Errors end the process in this LAMMPS (built without exceptions), so they are
 // tested through topoformer-lammps (tests/CMakeLists.txt).
+#include "lammps/pair_topoformer.h"
+
 #include <gtest/gtest.h>
 #include <lammps/library.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "app/potential.h"
-#include "lammps/pair_topoformer.h"
 
 namespace topo::lammps {
 namespace {
@@ -31,15 +33,17 @@ class Lammps {
  public:
   Lammps() {
     std::vector<const char*> args = {"lammps", "-log", "none", "-screen", "none", "-nocite"};
-    handle_ = lammps_open_no_mpi(static_cast<int>(args.size()), const_cast<char**>(args.data()),
-                                 nullptr);
+    handle_ =
+        lammps_open_no_mpi(static_cast<int>(args.size()), const_cast<char**>(args.data()), nullptr);
     topoformer_lammps_register(handle_);
   }
   ~Lammps() { lammps_close(handle_); }
   Lammps(const Lammps&) = delete;
   Lammps& operator=(const Lammps&) = delete;
 
-  void operator()(const std::string& commands) { lammps_commands_string(handle_, commands.c_str()); }
+  void operator()(const std::string& commands) {
+    lammps_commands_string(handle_, commands.c_str());
+  }
   double thermo(const char* keyword) { return lammps_get_thermo(handle_, keyword); }
   void* handle() { return handle_; }
   int natoms() { return static_cast<int>(lammps_get_natoms(handle_)); }
@@ -64,9 +68,10 @@ class Lammps {
     double lo[3], hi[3], xy, yz, xz;
     int periodicity[3], changes;
     lammps_extract_box(handle_, lo, hi, &xy, &yz, &xz, periodicity, &changes);
-    auto cell = torch::tensor({hi[0] - lo[0], 0.0, 0.0, xy, hi[1] - lo[1], 0.0, xz, yz, hi[2] - lo[2]},
-                              torch::kDouble)
-                    .view({3, 3});
+    auto cell =
+        torch::tensor({hi[0] - lo[0], 0.0, 0.0, xy, hi[1] - lo[1], 0.0, xz, yz, hi[2] - lo[2]},
+                      torch::kDouble)
+            .view({3, 3});
     auto pbc = torch::tensor({periodicity[0] != 0, periodicity[1] != 0, periodicity[2] != 0});
     return {cell, pbc};
   }
@@ -163,7 +168,8 @@ TEST_F(PairTopoformerTest, PerAtomEnergiesAreTheModelsAtomTerms) {
   lmp("units metal\natom_style atomic\nlattice fcc 3.61\nregion box block 0 2 0 2 0 2\n"
       "create_box 1 box\ncreate_atoms 1 box\nmass * 63.546\n"
       "displace_atoms all random 0.15 0.15 0.15 4242\npair_style topoformer " +
-      run_dir() + "\npair_coeff * * Cu\ncompute e all pe/atom\n"
+      run_dir() +
+      "\npair_coeff * * Cu\ncompute e all pe/atom\n"
       "compute total all reduce sum c_e\nthermo_style custom step pe c_total\nrun 0");
   auto pos = lmp.per_atom("x");
   auto [cell, pbc] = lmp.box();
@@ -173,8 +179,8 @@ TEST_F(PairTopoformerTest, PerAtomEnergiesAreTheModelsAtomTerms) {
   ASSERT_NE(total, nullptr);
   EXPECT_NEAR(*total, out.energy, 1e-9 * std::abs(out.energy));
   EXPECT_NEAR(out.atom_energies.sum().item<double>(), out.energy, 1e-9 * std::abs(out.energy));
-  auto* e = static_cast<double*>(lammps_extract_compute(lmp.handle(), "e", LMP_STYLE_ATOM,
-                                                        LMP_TYPE_VECTOR));
+  auto* e = static_cast<double*>(
+      lammps_extract_compute(lmp.handle(), "e", LMP_STYLE_ATOM, LMP_TYPE_VECTOR));
   ASSERT_NE(e, nullptr);
   auto* ids = static_cast<int*>(lammps_extract_atom(lmp.handle(), "id"));
   for (int i = 0; i < lmp.natoms(); ++i) {
@@ -183,7 +189,45 @@ TEST_F(PairTopoformerTest, PerAtomEnergiesAreTheModelsAtomTerms) {
   EXPECT_GT(out.atom_energies.std().item<double>(), 1e-6) << "displaced atoms differ";
 }
 
-TEST_F(PairTopoformerTest, AtomTypesMapToTheirElements) {
+/// LAMMPS's potential energy after `change_box all <change> remap units box` (then undone).
+double energy_after(Lammps& lmp, const std::string& change, const std::string& undo) {
+  lmp("change_box all " + change + " remap units box\nrun 0");
+  const double energy = lmp.thermo("pe");
+  lmp("change_box all " + undo + " remap units box\nrun 0");
+  return energy;
+}
+
+std::string number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", x);
+  return text;
+}
+
+// Free of the stress conventions the other tests share with the pair style: the pressure
+// LAMMPS reports is the strain derivative of the energy LAMMPS reports, by central differences
+// of an affine stretch (pxx) and a shear of the box (pxy).
+TEST_F(PairTopoformerTest, PressureIsTheStrainDerivativeOfTheEnergy) {
+  Lammps lmp;
+  copper(lmp, "p p p", "region box prism 0 2 0 2 0 2 0 0 0");  // triclinic: the box can shear
+  const double pxx = lmp.thermo("pxx"), pxy = lmp.thermo("pxy");
+  auto [cell, pbc] = lmp.box();
+  const double volume = cell.det().item<double>(), ly = cell[1][1].item<double>();
+  ASSERT_GT(std::abs(pxy), 1.0) << "a displaced crystal has shear stress (bar)";
+  const double h = 1e-5;
+  const double stretch =
+      (energy_after(lmp, "x scale " + number(1 + h), "x scale " + number(1 / (1 + h))) -
+       energy_after(lmp, "x scale " + number(1 - h), "x scale " + number(1 / (1 - h)))) /
+      (2 * h);
+  EXPECT_NEAR(stretch, -pxx * volume / kBarPerEvPerCubicAngstrom, 1e-6 * std::abs(stretch) + 1e-9);
+  const double d = 1e-5 * ly;
+  const double shear = (energy_after(lmp, "xy delta " + number(d), "xy delta " + number(-d)) -
+                        energy_after(lmp, "xy delta " + number(-d), "xy delta " + number(d))) /
+                       (2 * d);
+  EXPECT_NEAR(shear, -pxy * volume / (kBarPerEvPerCubicAngstrom * ly),
+              1e-6 * std::abs(shear) + 1e-9);
+}
+
+TEST_F(PairTopoformerTest, TwoTypesOfOneElementAreOneType) {
   Lammps one;
   copper(one, "p p p", "region box block 0 2 0 2 0 2");
   Lammps two;
