@@ -19,6 +19,9 @@ Potential::Potential(const std::string& run_dir, const std::string& dtype) {
                  c10::str(run_dir, " (a ", run_.config.text("task"), " run)"));
   model_ = std::dynamic_pointer_cast<models::MolecularTransformerImpl>(run_.model);
   TOPO_INTERNAL_ASSERT(model_ != nullptr, "a molecules run builds a MolecularTransformer");
+  TOPO_CHECK_ARG(model_->options.readout() == models::Readout::kSum, "Potential", "run_dir",
+                 "a run with --readout sum (an energy whose derivatives are forces)",
+                 c10::str(run_dir, " (--readout ", run_.config.text("readout"), ")"));
   dtype_ = dtype == "float64" ? torch::kDouble : torch::kFloat;
   model_->to(dtype_);
   elements_ = run_.recorded.at("elements").get<std::vector<int64_t>>();

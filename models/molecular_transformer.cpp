@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
 
 #include "common/check.h"
@@ -62,6 +63,8 @@ void MolecularTransformerImpl::reset() {
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({e})));
   head = register_module("head", torch::nn::Sequential(torch::nn::Linear(e, e), torch::nn::SiLU(),
                                                        torch::nn::Linear(e, 1)));
+  if (options.readout() == Readout::kAttention)
+    pool = register_module("pool", torch::nn::Linear(e, 1));
 }
 
 torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const torch::Tensor& pos,
@@ -144,8 +147,23 @@ torch::Tensor MolecularTransformerImpl::atom_energies(const torch::Tensor& z,
   }
   for (const auto& block : *blocks)
     h = block->as<TransformerBlock>()->forward(h, key_padding_mask, &context);
-  const auto per_atom = head->forward(norm(h)).squeeze(-1) + atom_reference(atoms).squeeze(-1);
-  return per_atom * real.to(per_atom.scalar_type());
+  const auto features = norm(h);
+  const auto per_atom = head->forward(features).squeeze(-1) + atom_reference(atoms).squeeze(-1);
+  const auto weight = real.to(per_atom.scalar_type());
+  switch (options.readout()) {
+    case Readout::kSum:
+      return per_atom * weight;
+    case Readout::kMean:
+      return per_atom * weight / weight.sum(1, true).clamp_min(1);
+    case Readout::kAttention: {
+      // Softmax over each molecule's atoms; an element without atoms gets weights 0 (not NaN).
+      const auto logits = pool(features).squeeze(-1).masked_fill(~real, -INFINITY);
+      const auto w = torch::softmax(logits, 1).nan_to_num(0.0);
+      return per_atom * w;
+    }
+  }
+  TOPO_INTERNAL_ASSERT(false, "unhandled Readout");
+  return {};
 }
 
 void MolecularTransformerImpl::set_atom_references(const torch::Tensor& references) {
@@ -156,8 +174,29 @@ void MolecularTransformerImpl::set_atom_references(const torch::Tensor& referenc
   atom_reference->weight.copy_(references.view({-1, 1}));
 }
 
+std::string to_string(Readout readout) {
+  switch (readout) {
+    case Readout::kSum:
+      return "sum";
+    case Readout::kMean:
+      return "mean";
+    case Readout::kAttention:
+      return "attention";
+  }
+  return "?";
+}
+
+Readout readout_from_string(const std::string& name) {
+  for (auto r : {Readout::kSum, Readout::kMean, Readout::kAttention}) {
+    if (to_string(r) == name) return r;
+  }
+  TOPO_CHECK_ARG(false, "readout_from_string", "name", "\"sum\", \"mean\" or \"attention\"",
+                 "\"" + name + "\"");
+  return Readout::kSum;
+}
+
 torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules,
-                                  int64_t max_atomic_number) {
+                                  int64_t max_atomic_number, Readout readout) {
   const int64_t n = static_cast<int64_t>(molecules.size());
   TOPO_CHECK_ARG(n > 0, "fit_atom_references", "molecules", "at least one molecule", "none");
   auto counts = torch::zeros({n, max_atomic_number + 1}, torch::kDouble);
@@ -169,6 +208,7 @@ torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules
                    c10::str("atomic numbers <= ", max_atomic_number),
                    c10::str("molecule ", i, " (", m.name, ") with ", m.z.max().item<int64_t>()));
     counts[i].index_add_(0, m.z, torch::ones({m.z.size(0)}, torch::kDouble));
+    if (readout != Readout::kSum && m.z.size(0) > 0) counts[i] /= static_cast<double>(m.z.size(0));
     targets[i][0] = m.y[0];
   }
   return torch::matmul(torch::linalg_pinv(counts), targets).squeeze(1);

@@ -22,6 +22,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,15 @@
 #include "models/transformer_block.h"
 
 namespace topo::models {
+
+/// How the per-atom terms become the model's output. kSum for extensive targets (energies: the
+/// only readout forces and stress are defined for); kMean and kAttention (softmax weights from
+/// each atom's features, Σ w_i = 1) for intensive ones (HOMO–LUMO gap, dipole magnitude), whose
+/// value must not grow with the number of atoms.
+enum class Readout { kSum, kMean, kAttention };
+std::string to_string(Readout readout);
+/// "sum", "mean", "attention"; throws naming the accepted values.
+Readout readout_from_string(const std::string& name);
 
 struct MolecularTransformerOptions {
   TORCH_ARG(int64_t, max_atomic_number) = 100;
@@ -58,6 +68,7 @@ struct MolecularTransformerOptions {
   /// edges that appear and vanish at the cutoff, so energies jump there — prefer the local RPE
   /// when training on forces.
   TORCH_ARG(std::vector<attention::MaskSpec>, masks) = {{"local-rpe", {}}};
+  TORCH_ARG(Readout, readout) = Readout::kSum;
 };
 
 class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransformerImpl> {
@@ -73,8 +84,10 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& pos,
                         const torch::Tensor& key_padding_mask = {}, const torch::Tensor& cell = {},
                         const torch::Tensor& pbc = {});
-  /// The energy as a sum over atoms: [B, L] (0 on padding) whose rows sum to forward(...). Each
-  /// term is the readout of one atom's features after attention, so it depends on all atoms.
+  /// The output as a sum over atoms: [B, L] (0 on padding) whose rows sum to forward(...). Each
+  /// term is one atom's features after attention through the head (plus its element's
+  /// reference), so it depends on all atoms; weighted by 1/n (kMean) or the pooling weights
+  /// (kAttention).
   torch::Tensor atom_energies(const torch::Tensor& z, const torch::Tensor& pos,
                               const torch::Tensor& key_padding_mask = {},
                               const torch::Tensor& cell = {}, const torch::Tensor& pbc = {});
@@ -110,14 +123,16 @@ class MolecularTransformerImpl : public torch::nn::Cloneable<MolecularTransforme
   torch::nn::ModuleList blocks{nullptr};
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Sequential head{nullptr};
+  torch::nn::Linear pool{nullptr};  ///< attention-pooling logits (Readout::kAttention only)
 };
 TORCH_MODULE(MolecularTransformer);
 
 /// Per-element reference energies [max_atomic_number + 1] (float64) by least squares: the energy
-/// `y`[0] of each molecule ≈ Σ over its atoms of reference[z]. Solved with the pseudo-inverse,
-/// since most element columns are empty (LibTorch 1.13's default lstsq driver returns zeros for
-/// such rank-deficient systems). Elements absent from `molecules` get 0.
+/// `y`[0] of each molecule ≈ Σ over its atoms of reference[z] (with `readout` kMean or
+/// kAttention: the mean over its atoms, the fit at uniform weights). Solved with the
+/// pseudo-inverse, since most element columns are empty (LibTorch 1.13's default lstsq driver
+/// returns zeros for such rank-deficient systems). Elements absent from `molecules` get 0.
 torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules,
-                                  int64_t max_atomic_number);
+                                  int64_t max_atomic_number, Readout readout = Readout::kSum);
 
 }  // namespace topo::models

@@ -97,11 +97,11 @@ double mean_stress_mae(const std::vector<datasets::Sample>& train,
 }
 
 double reference_energy_mae(const std::vector<datasets::Sample>& test,
-                            const torch::Tensor& references) {
+                            const torch::Tensor& references, bool mean) {
   double sum = 0;
   for (const auto& s : test) {
-    const double predicted =
-        references.to(torch::kDouble).index_select(0, s.z).sum().item<double>();
+    const auto terms = references.to(torch::kDouble).index_select(0, s.z);
+    const double predicted = (mean ? terms.mean() : terms.sum()).item<double>();
     sum += std::abs(predicted - s.y[0].item<double>());
   }
   return test.empty() ? 0.0 : sum / static_cast<double>(test.size());

@@ -39,8 +39,9 @@ double zero_force_mae(const std::vector<datasets::Sample>& test);
 /// MAE per stress component on `test` of predicting the mean stress of `train`.
 double mean_stress_mae(const std::vector<datasets::Sample>& train,
                        const std::vector<datasets::Sample>& test);
-/// Energy MAE of Σ_atoms reference[z] (models::fit_atom_references) against `y`[0].
+/// Energy MAE of Σ_atoms reference[z] (models::fit_atom_references) against `y`[0]; with
+/// `mean`, of the mean over the atoms (the fit of intensive targets).
 double reference_energy_mae(const std::vector<datasets::Sample>& test,
-                            const torch::Tensor& references);
+                            const torch::Tensor& references, bool mean = false);
 
 }  // namespace topo::training

@@ -94,6 +94,13 @@ class MoleculeTask : public Task {
     }
     const bool periodic = set.samples[0].cell.defined();
     const bool with_stress = set.samples[0].stress.defined() && c.real("stress_weight") > 0;
+    if (c.text("readout") != "sum" && (with_forces || with_stress)) {
+      throw std::runtime_error(
+          "--readout " + c.text("readout") + ": " + c.text("data") + " has " +
+          (with_forces ? "forces" : "stress") +
+          ", derivatives of an extensive energy (--readout sum); for an intensive target give "
+          "--force-weight 0 (and --stress-weight 0)");
+    }
     std::set<int64_t> elements;
     for (const auto& s : run.train) {
       for (int64_t z :
@@ -108,13 +115,15 @@ class MoleculeTask : public Task {
     auto model =
         std::dynamic_pointer_cast<models::MolecularTransformerImpl>(build_model(c, run.recorded));
     // Per-element reference energies from a least-squares fit on the training split.
+    const auto readout = model->options.readout();
     const auto references =
-        models::fit_atom_references(run.train, model->options.max_atomic_number());
+        models::fit_atom_references(run.train, model->options.max_atomic_number(), readout);
     model->set_atom_references(references);
     const auto target = c.text("target");
     run.metric = with_forces ? "force_mae" : target + "_mae";
     run.higher_is_better = false;
-    const double energy_baseline = training::reference_energy_mae(run.test, references);
+    const double energy_baseline =
+        training::reference_energy_mae(run.test, references, readout != models::Readout::kSum);
     run.baseline = with_forces ? training::zero_force_mae(run.test) : energy_baseline;
     if (with_forces) run.extra_baselines[target + "_mae"] = energy_baseline;
     if (with_stress)
@@ -162,7 +171,8 @@ class MoleculeTask : public Task {
                    .dropout(c.real("dropout"))
                    .cutoff(c.real("cutoff"))
                    .density_channels(c.integer("density_channels"))
-                   .masks(c.masks()))
+                   .masks(c.masks())
+                   .readout(models::readout_from_string(c.text("readout"))))
         .ptr();
   }
 

@@ -223,6 +223,7 @@ TEST(RunConfig, EveryModelSettingChangesTheModel) {
                                                 {"downsample_ratio", 0.75},
                                                 {"cutoff", 2.5},
                                                 {"density_channels", int64_t{4}},
+                                                {"readout", std::string("mean")},
                                                 {"voxels", std::string("4x4")}};
   for (const auto& task : {"pointcloud", "molecules", "graph"}) {
     RunConfig config;

@@ -148,6 +148,70 @@ TEST(MolecularTransformer, InvariantEnergiesEquivariantForcesThatAreTheGradient)
                     "atomic numbers in [1, 100]");
 }
 
+// Intensive readouts (issue 18): n copies of a molecule too far apart to interact give the
+// molecule's value (mean, attention pooling) or n times it (sum); padding changes nothing.
+TEST(MolecularTransformer, ReadoutsAreIntensiveOrExtensive) {
+  const auto z = torch::tensor({6, 1, 1, 8, 1});
+  const auto pos = torch::randn({5, 3}, torch::kDouble);
+  const auto copies = [&](int64_t n) {
+    std::vector<torch::Tensor> zs, ps;
+    for (int64_t c = 0; c < n; ++c) {
+      zs.push_back(z);
+      ps.push_back(pos + torch::tensor({50.0 * c, 0.0, 0.0}, torch::kDouble));
+    }
+    return std::make_pair(torch::cat(zs).unsqueeze(0), torch::cat(ps).unsqueeze(0));
+  };
+  for (auto readout : {Readout::kSum, Readout::kMean, Readout::kAttention}) {
+    torch::manual_seed(3);
+    MolecularTransformer model(MolecularTransformerOptions()
+                                   .embed_dim(16)
+                                   .num_heads(2)
+                                   .num_layers(2)
+                                   .num_features(8)
+                                   .cutoff(3.0)
+                                   .readout(readout));
+    model->to(torch::kDouble);
+    model->eval();
+    const auto [z1, p1] = copies(1);
+    const auto [z3, p3] = copies(3);
+    const double one = model->forward(z1, p1).item<double>();
+    const double three = model->forward(z3, p3).item<double>();
+    const double expected = readout == Readout::kSum ? 3 * one : one;
+    EXPECT_NEAR(three, expected, 1e-9 * std::abs(expected) + 1e-12) << to_string(readout);
+    // A padded batch of the molecule and its three copies gives both values.
+    auto z_batch = torch::zeros({2, 15}, torch::kLong);
+    auto p_batch = torch::zeros({2, 15, 3}, torch::kDouble);
+    auto pad = torch::ones({2, 15}, torch::kBool);
+    z_batch[0].slice(0, 0, 5) = z1[0];
+    p_batch[0].slice(0, 0, 5) = p1[0];
+    pad[0].slice(0, 0, 5) = false;
+    z_batch[1] = z3[0];
+    p_batch[1] = p3[0];
+    pad[1] = false;
+    const auto both = model->forward(z_batch, p_batch, pad);
+    EXPECT_NEAR(both[0].item<double>(), one, 1e-9 * std::abs(one) + 1e-12);
+    EXPECT_NEAR(both[1].item<double>(), three, 1e-9 * std::abs(three) + 1e-12);
+    EXPECT_EQ(readout_from_string(to_string(readout)), readout);
+  }
+  EXPECT_THROW_WITH(readout_from_string("max"), "\"sum\", \"mean\" or \"attention\"");
+  // The intensive reference fit regresses on element fractions: a target equal to the mean of
+  // per-element values is recovered exactly (H 1, C 4, O 7: mean over CH4O-like molecules).
+  std::vector<datasets::Sample> molecules;
+  for (const auto& atoms : {std::vector<int64_t>{6, 1, 1, 1, 1}, std::vector<int64_t>{8, 1, 1},
+                            std::vector<int64_t>{6, 8, 1, 1}}) {
+    datasets::Sample s;
+    s.z = torch::tensor(atoms);
+    const auto values = torch::tensor({0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 7.0}, torch::kDouble)
+                            .index_select(0, s.z);
+    s.y = values.mean().view({1});
+    molecules.push_back(s);
+  }
+  const auto references = fit_atom_references(molecules, 8, Readout::kMean);
+  EXPECT_NEAR(references[1].item<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(references[6].item<double>(), 4.0, 1e-9);
+  EXPECT_NEAR(references[8].item<double>(), 7.0, 1e-9);
+}
+
 TEST(MolecularTransformer, FltRpeAndRadiusGraphMasks) {
   torch::manual_seed(12);
   const auto z = torch::tensor({{6, 1, 1, 8, 1, 0}, {6, 6, 1, 1, 1, 1}});
