@@ -176,11 +176,20 @@ int train(const RunConfig& given, const std::vector<std::string>& command_line) 
           // A resumed run must be the run that wrote the checkpoint: compare before touching
           // anything. The number of processes may differ.
           const auto previous = nlohmann::json::parse(datasets::read_file(config_path));
+          // A setting added after that run was written (absent from its file) matches when this
+          // run has the setting's default, which is what the run used.
+          RunConfig defaults;
+          defaults.set("task", config.text("task"), "--task");
+          const auto default_json = defaults.to_json();
           for (const char* part : {"data", "model", "recorded"}) {
             const auto before = previous.value(part, nlohmann::json::object()),
                        now = saved.value(part, nlohmann::json::object());
             for (auto it = now.begin(); it != now.end(); ++it) {
               if (std::string(part) == "data" && (it.key() == "workers" || it.key() == "data"))
+                continue;
+              if (!before.contains(it.key()) && std::string(part) != "recorded" &&
+                  default_json.value(part, nlohmann::json::object())
+                          .value(it.key(), nlohmann::json()) == it.value())
                 continue;
               if (!before.contains(it.key()) || before[it.key()] != it.value()) {
                 throw std::runtime_error(

@@ -190,7 +190,7 @@ std::vector<Setting> build_schema() {
        S::kModel,
        std::string("sum"),
        "how per-atom terms become the target: sum (extensive: energies; forces and stress need "
-       "it), mean or attention (softmax pooling) for intensive targets (gap, dipole magnitude)",
+       "it), mean or attention (softmax pooling) for intensive targets (gap, energy per atom)",
        {},
        {},
        {"sum", "mean", "attention"},

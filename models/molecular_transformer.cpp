@@ -63,8 +63,13 @@ void MolecularTransformerImpl::reset() {
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({e})));
   head = register_module("head", torch::nn::Sequential(torch::nn::Linear(e, e), torch::nn::SiLU(),
                                                        torch::nn::Linear(e, 1)));
-  if (options.readout() == Readout::kAttention)
+  if (options.readout() == Readout::kAttention) {
     pool = register_module("pool", torch::nn::Linear(e, 1));
+    // Uniform weights at the start: the mean, which the references are fitted for.
+    torch::NoGradGuard no_grad;
+    pool->weight.zero_();
+    pool->bias.zero_();
+  }
 }
 
 torch::Tensor MolecularTransformerImpl::forward(const torch::Tensor& z, const torch::Tensor& pos,
@@ -158,7 +163,7 @@ torch::Tensor MolecularTransformerImpl::atom_energies(const torch::Tensor& z,
     case Readout::kAttention: {
       // Softmax over each molecule's atoms; an element without atoms gets weights 0 (not NaN).
       const auto logits = pool(features).squeeze(-1).masked_fill(~real, -INFINITY);
-      const auto w = torch::softmax(logits, 1).nan_to_num(0.0);
+      const auto w = torch::softmax(logits, 1).masked_fill(~real.any(1, true), 0.0);
       return per_atom * w;
     }
   }
@@ -217,6 +222,9 @@ torch::Tensor fit_atom_references(const std::vector<datasets::Sample>& molecules
 MolecularTransformerImpl::Prediction MolecularTransformerImpl::predict(
     const torch::Tensor& z, const torch::Tensor& pos, const torch::Tensor& key_padding_mask,
     const torch::Tensor& cell, const torch::Tensor& pbc, bool stress, bool create_graph) {
+  TOPO_CHECK_ARG(options.readout() == Readout::kSum, "MolecularTransformer::predict", "readout",
+                 "sum (forces and stress are derivatives of an extensive energy)",
+                 to_string(options.readout()));
   TOPO_CHECK_ARG(!stress || cell.defined(), "MolecularTransformer::predict", "cell",
                  "a cell [B, 3, 3] (the stress is defined for periodic systems)", "undefined");
   if (stress && pbc.defined()) {

@@ -34,7 +34,7 @@ namespace topo::models {
 
 /// How the per-atom terms become the model's output. kSum for extensive targets (energies: the
 /// only readout forces and stress are defined for); kMean and kAttention (softmax weights from
-/// each atom's features, Σ w_i = 1) for intensive ones (HOMO–LUMO gap, dipole magnitude), whose
+/// each atom's features, Σ w_i = 1) for intensive ones (HOMO–LUMO gap, energy per atom), whose
 /// value must not grow with the number of atoms.
 enum class Readout { kSum, kMean, kAttention };
 std::string to_string(Readout readout);

@@ -174,6 +174,16 @@ TEST(MolecularTransformer, ReadoutsAreIntensiveOrExtensive) {
     model->eval();
     const auto [z1, p1] = copies(1);
     const auto [z3, p3] = copies(3);
+    if (readout == Readout::kAttention) {
+      // The pooling starts uniform (= the mean); trained logits make it another readout.
+      const double uniform = model->forward(z1, p1).item<double>();
+      torch::NoGradGuard no_grad;
+      model->pool->weight.normal_(0.0, 1.0);
+      EXPECT_GT(std::abs(model->forward(z1, p1).item<double>() - uniform), 1e-6);
+    }
+    if (readout != Readout::kSum) {
+      EXPECT_THROW_WITH(model->energy_and_forces(z1, p1), "`readout` must be sum");
+    }
     const double one = model->forward(z1, p1).item<double>();
     const double three = model->forward(z3, p3).item<double>();
     const double expected = readout == Readout::kSum ? 3 * one : one;
