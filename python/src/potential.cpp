@@ -27,10 +27,11 @@ void bind_potential(py::module_& m) {
               out = p.compute(z, pos, cell, pbc, stress);
             }
             return py::make_tuple(out.energy, out.forces,
-                                  stress ? py::cast(out.stress) : py::none());
+                                  stress ? py::cast(out.stress) : py::none(), out.atom_energies);
           },
-          "(energy, forces [N, 3], stress [3, 3] or None) of atoms `z` [N] at `pos` [N, 3] (Å) "
-          "in `cell` [3, 3] with `pbc` [3] (None: an open system)",
+          "(energy, forces [N, 3], stress [3, 3] or None, per-atom energies [N] summing to the "
+          "energy) of atoms `z` [N] at `pos` [N, 3] (Å) in `cell` [3, 3] with `pbc` [3] (None: "
+          "an open system)",
           py::arg("z"), py::arg("pos"), py::arg("cell") = py::none(), py::arg("pbc") = py::none(),
           py::arg("stress") = false)
       .def_property_readonly("elements", &Potential::elements)

@@ -4,6 +4,7 @@
     from topoformer.ase import TopoformerCalculator
     atoms.calc = TopoformerCalculator("runs/cu")      # the folder of a `--task molecules` run
     atoms.get_potential_energy(); atoms.get_forces(); atoms.get_stress()
+    atoms.get_potential_energies()   # per atom: each atom's readout term, summing to the energy
 
 Units are ASE's (eV, Å, eV/Å, eV/Å³) when the model was trained on data in those units (the
 extended XYZ files that ASE writes). Periodic boundary conditions come from ``atoms.pbc`` and
@@ -23,7 +24,7 @@ __all__ = ["TopoformerCalculator"]
 
 
 class TopoformerCalculator(Calculator):
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
     def __init__(self, run_dir, dtype="float64", **kwargs):
         super().__init__(**kwargs)
@@ -43,10 +44,12 @@ class TopoformerCalculator(Calculator):
         if periodic:
             cell = torch.as_tensor(self.atoms.cell.array, dtype=torch.float64)
             pbc = torch.as_tensor(self.atoms.pbc, dtype=torch.bool)
-        energy, forces, stress = self.potential.compute(z, pos, cell, pbc, want_stress)
+        energy, forces, stress, energies = self.potential.compute(z, pos, cell, pbc, want_stress)
         self.results = {
             "energy": energy,
             "free_energy": energy,
+            # Each atom's readout term (atoms.get_potential_energies()); they sum to the energy.
+            "energies": energies.detach().double().numpy().copy(),
             "forces": forces.detach().double().numpy().copy(),
         }
         if want_stress:

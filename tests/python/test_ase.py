@@ -62,6 +62,9 @@ def test_wrapping_and_translation_change_nothing(copper):
     atoms.calc = TopoformerCalculator(RUN)
     energy, forces, stress = (atoms.get_potential_energy(), atoms.get_forces(),
                               atoms.get_stress())
+    energies = atoms.get_potential_energies()
+    assert energies.sum() == pytest.approx(energy, abs=1e-9)
+    assert energies.std() > 1e-6  # a thermal frame: atoms differ
     moved = atoms.copy()
     moved.positions += [[0.3, -7.9, 12.5]]
     moved.positions[::3] += atoms.cell.array[0] * 2 - atoms.cell.array[2]
@@ -69,6 +72,7 @@ def test_wrapping_and_translation_change_nothing(copper):
     assert moved.get_potential_energy() == pytest.approx(energy, abs=1e-9)
     assert np.allclose(moved.get_forces(), forces, atol=1e-9)
     assert np.allclose(moved.get_stress(), stress, atol=1e-10)
+    assert np.allclose(moved.get_potential_energies(), energies, atol=1e-9)
 
 
 def test_open_systems_and_errors(copper):
