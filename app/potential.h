@@ -47,7 +47,6 @@ class Potential {
   /// The model's neighbour cutoff (Å): the reach of each layer's local terms (local RPE, density
   /// channels, graph masks). Stacked layers, and global masks, reach further.
   double cutoff() const;
-  c10::ScalarType dtype() const { return dtype_; }
   const TrainedRun& run() const { return run_; }
 
  private:

@@ -66,7 +66,12 @@ std::vector<Setting> build_schema() {
        {},
        {},
        {},
-       molecules},
+       molecules,
+       {},
+       true,
+       "",
+       // The word of ASE and of potential-fitting codes (REF_energy, REF_forces: --forces-key).
+       "--energy-key"},
       {"forces_key",
        S::kData,
        std::string("forces"),
@@ -544,14 +549,7 @@ std::string to_string(Section section) {
 }
 
 const std::vector<Setting>& run_schema() {
-  static const std::vector<Setting> schema = [] {
-    auto settings = build_schema();
-    for (auto& s : settings) {
-      // The word of ASE and of potential-fitting codes (REF_energy, REF_forces: --forces-key).
-      if (s.key == "target") s.alias = "--energy-key";
-    }
-    return settings;
-  }();
+  static const std::vector<Setting> schema = build_schema();
   return schema;
 }
 

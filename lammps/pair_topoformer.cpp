@@ -180,23 +180,10 @@ class PairTopoformer : public LAMMPS_NS::Pair {
     if (vflag_global) {
       // LAMMPS's virial W (xx, yy, zz, xy, xz, yz; pressure = (N k T + tr W / 3) / V) is
       // −∂E/∂ε = −V σ for a periodic box, Σ_i r_i ⊗ f_i for an open one.
-      double w[3][3];
-      if (stress) {
-        const auto s = out.stress.to(torch::kDouble).contiguous();
-        const auto s_a = s.accessor<double, 2>();
-        const double volume = domain->xprd * domain->yprd * domain->zprd;
-        for (int a = 0; a < 3; ++a) {
-          for (int b = 0; b < 3; ++b) w[a][b] = -volume * s_a[a][b];
-        }
-      } else {
-        const auto x_a = pos.accessor<double, 2>();
-        for (int a = 0; a < 3; ++a) {
-          for (int b = 0; b < 3; ++b) {
-            w[a][b] = 0;
-            for (int i = 0; i < n; ++i) w[a][b] += x_a[i][a] * f_a[i][b];
-          }
-        }
-      }
+      const double volume = domain->xprd * domain->yprd * domain->zprd;
+      const auto tensor =
+          (stress ? -volume * out.stress.to(torch::kDouble) : pos.t().mm(forces)).contiguous();
+      const auto w = tensor.accessor<double, 2>();
       virial[0] += w[0][0];
       virial[1] += w[1][1];
       virial[2] += w[2][2];
