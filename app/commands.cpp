@@ -49,8 +49,9 @@ void together(training::ProcessGroup* group, const std::function<void()>& fn, co
     fn();
 }
 
+/// A loader over `samples`; the training one (`train`) reshuffles every epoch and augments.
 datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const RunConfig& c,
-                            const datasets::Transform& augmentation,
+                            bool train, const datasets::Transform& augmentation,
                             const training::ProcessGroup* group = nullptr) {
   datasets::DataLoaderOptions o;
   if (group != nullptr) {
@@ -58,7 +59,7 @@ datasets::DataLoader loader(const std::vector<datasets::Sample>& samples, const 
     o.rank = group->rank();
   }
   o.batch_size = c.integer("batch_size");
-  o.shuffle = static_cast<bool>(augmentation);
+  o.shuffle = train;
   o.seed = static_cast<uint64_t>(c.integer("seed"));
   o.num_workers = c.integer("workers");
   o.transform = augmentation;
@@ -216,9 +217,9 @@ int train(const RunConfig& given, const std::vector<std::string>& command_line) 
       },
       "recording the run");
   training::Trainer trainer(run.model, trainer_options(config, run).process_group(group));
-  auto train_loader = loader(run.train, config, run.augmentation, group.get());
-  auto validation_loader = loader(run.validation, config, {}, group.get());
-  auto test_loader = loader(run.test, config, {}, group.get());
+  auto train_loader = loader(run.train, config, true, run.augmentation, group.get());
+  auto validation_loader = loader(run.validation, config, false, {}, group.get());
+  auto test_loader = loader(run.test, config, false, {}, group.get());
   trainer.fit(run.step, train_loader, &validation_loader);
   bool drew = false;
   together(
@@ -250,7 +251,7 @@ int evaluate(const std::string& out, const RunConfig& overrides) {
   load_trained(run.model, out);
   training::Trainer trainer(run.model,
                             training::TrainerOptions().progress(false).metric_name(run.metric));
-  auto test_loader = loader(run.test, config, {});
+  auto test_loader = loader(run.test, config, false, {});
   print_test(run, trainer.evaluate(run.step, test_loader), "");
   return 0;
 }

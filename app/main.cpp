@@ -16,6 +16,7 @@
 #include "app/commands.h"
 #include "app/run_config.h"
 #include "attention/masks/registry.h"
+#include "common/allocator.h"
 
 namespace {
 
@@ -32,7 +33,7 @@ struct Flags {
     for (const auto& s : topo::app::run_schema()) {
       if (!only.empty() && std::find(only.begin(), only.end(), s.key) == only.end()) continue;
       auto help = s.help;
-      if (!s.tasks.empty()) help += " [" + s.tasks.front() + "]";
+      if (!s.tasks.empty()) help += " [" + c10::Join(", ", s.tasks) + "]";
       const auto names = topo::app::flag_name(s) + (s.alias.empty() ? "" : "," + s.alias);
       if (s.default_value.index() == 0) {  // booleans are switches: --resume, --no-progress
         options[s.key] = command->add_flag(names, switches[s.key], help);
@@ -64,6 +65,7 @@ struct Flags {
 }  // namespace
 
 int main(int argc, char** argv) {
+  topo::reuse_freed_memory();  // training reallocates the same large blocks (common/allocator.h)
   CLI::App app{
       "topoformer: topologically masked linear attention for point clouds, molecules and graphs"};
   app.require_subcommand(1);

@@ -16,6 +16,7 @@
 
 #include "attention/masks/registry.h"
 #include "datasets/file_io.h"
+#include "datasets/transforms.h"
 #include "models/transformer_block.h"
 
 namespace topo::app {
@@ -96,6 +97,23 @@ std::vector<Setting> build_schema() {
        1e7,
        {},
        clouds},
+      {"augment",
+       S::kData,
+       std::vector<std::string>{},
+       "training augmentations, NAME[:key=value,...] each (repeat the flag), applied in order, "
+       "or none: "
+       "rotate[:degrees=180] (about z; 2-D: in the plane), rotate-so3, scale[:low=0.8,high=1.25], "
+       "jitter[:sigma=0.01,clip=0.05], dropout[:max_ratio=0.875] (random point dropout); "
+       "default mnist: scale:low=0.85,high=1.15 jitter:sigma=0.02; modelnet: rotate scale jitter",
+       {},
+       {},
+       {},
+       clouds,
+       {{"pointcloud/mnist",
+         std::vector<std::string>{"scale:low=0.85,high=1.15", "jitter:sigma=0.02,clip=0.05"}},
+        {"pointcloud/modelnet",
+         std::vector<std::string>{"rotate:degrees=180", "scale:low=0.8,high=1.25",
+                                  "jitter:sigma=0.01,clip=0.05"}}}},
       {"workers", S::kData, int64_t{1}, "background data-loading threads", 0.0, 64.0},
       {"seed", S::kData, int64_t{0},
        "seed of the model's initialisation, shuffling and augmentation", 0.0, kInt64Max},
@@ -222,6 +240,15 @@ std::vector<Setting> build_schema() {
       {"batch_size", S::kTraining, int64_t{32}, "samples per batch (per process with nproc > 1)",
        1.0, 1048576.0},
       {"lr", S::kTraining, 3e-3, "peak learning rate (AdamW, warm-up then cosine)", 1e-12, 10.0},
+      {"label_smoothing",
+       S::kTraining,
+       0.0,
+       "label smoothing of the training cross-entropy (Szegedy et al. 2016; evaluation is "
+       "unsmoothed)",
+       0.0,
+       0.99,
+       {},
+       {"pointcloud", "graph"}},
       {"weight_decay", S::kTraining, 0.02, "AdamW weight decay", 0.0, 10.0},
       {"warmup", S::kTraining, 0.05, "fraction of steps spent warming up", 0.0, 0.99},
       {"grad_clip", S::kTraining, 1.0, "clip the gradient norm to this (0: off)", 0.0, 1e9},
@@ -615,6 +642,20 @@ void RunConfig::set(const std::string& key, const Value& value_in, const std::st
                        std::get<std::string>(value) + "\"");
     }
   }
+  if (key == "augment") {
+    const auto& list = std::get<std::vector<std::string>>(value);
+    for (const auto& text : list) {
+      if (text == "none") {
+        if (list.size() > 1) fail(source, "\"augment\": \"none\" cannot be combined with others");
+        continue;
+      }
+      try {
+        datasets::parse_augmentation(text);
+      } catch (const std::invalid_argument& e) {
+        fail(source, "\"augment\" entry " + std::string(e.what()));
+      }
+    }
+  }
   if (key == "masks") {
     const auto& masks = std::get<std::vector<std::string>>(value);
     for (const auto& text : masks) {
@@ -688,6 +729,10 @@ Value RunConfig::get(const std::string& key) const {
   if (s == nullptr)
     throw std::logic_error("RunConfig: no setting \"" + key + "\" (topoformer bug)");
   const auto task = key == "task" ? std::string() : text("task");
+  if (key != "task" && key != "dataset") {  // defaults that differ by dataset: "task/dataset"
+    const auto per_dataset = s->task_defaults.find(task + "/" + text("dataset"));
+    if (per_dataset != s->task_defaults.end()) return per_dataset->second;
+  }
   const auto per_task = s->task_defaults.find(task);
   return per_task != s->task_defaults.end() ? per_task->second : s->default_value;
 }
@@ -700,6 +745,14 @@ std::string RunConfig::text(const std::string& key) const {
 }
 std::vector<std::string> RunConfig::texts(const std::string& key) const {
   return std::get<std::vector<std::string>>(get(key));
+}
+
+datasets::Transform RunConfig::augmentation() const {
+  std::vector<datasets::Transform> transforms;
+  for (const auto& text : texts("augment")) {
+    if (text != "none") transforms.push_back(datasets::parse_augmentation(text));
+  }
+  return transforms.empty() ? datasets::Transform() : datasets::compose(std::move(transforms));
 }
 
 std::vector<attention::MaskSpec> RunConfig::masks() const {

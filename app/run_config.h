@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "attention/masks/registry.h"
+#include "datasets/transforms.h"
 
 namespace topo::app {
 
@@ -35,7 +36,7 @@ struct Setting {
   std::vector<std::string> choices = {};
   /// The tasks it applies to (empty: every task).
   std::vector<std::string> tasks = {};
-  /// Defaults that differ by task.
+  /// Defaults that differ by task ("pointcloud") or by task and dataset ("pointcloud/mnist").
   std::map<std::string, Value> task_defaults = {};
   /// Written to config.json (false for where the run lives and how it is shown).
   bool recorded = true;
@@ -75,6 +76,8 @@ class RunConfig {
   bool flag(const std::string& key) const;
   std::string text(const std::string& key) const;
   std::vector<std::string> texts(const std::string& key) const;
+  /// The "augment" setting as one transform (undefined for "none").
+  datasets::Transform augmentation() const;
   /// The "masks" setting parsed (an empty list for "none").
   std::vector<attention::MaskSpec> masks() const;
 

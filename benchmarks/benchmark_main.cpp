@@ -4,9 +4,11 @@
 // records the configuration in the benchmark context, so BENCHMARKS.md entries are comparable.
 #include <benchmark/benchmark.h>
 
+#include "common/allocator.h"
 #include "common/threads.h"
 
 int main(int argc, char** argv) {
+  topo::reuse_freed_memory();  // as the topoformer command runs (common/allocator.h)
   topo::set_num_threads();
   benchmark::AddCustomContext("topoformer", topo::parallel_info());
   benchmark::Initialize(&argc, argv);

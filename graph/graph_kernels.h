@@ -14,8 +14,9 @@ namespace topo::graph {
 
 /// exp(t·W)·x: the solution at time t of dx/dt = W x (W = −L gives the heat equation). `x`
 /// [N, C] or [H, N, C]; `t` a scalar tensor or [H] (one time per head). Truncated Taylor
-/// series with scaling: exp(tW) = (exp(tW/s))^s with ‖tW/s‖∞ ≤ 1, each factor summed until a
-/// term falls below `tolerance` relative to the running sum. Differentiable in `t` and `x`.
+/// series with scaling: exp(tW) = (exp(tW/s))^s with |t|·w.norm_estimate()/s ≤ 1, each factor
+/// summed until the rest of the series is bounded by `tolerance` relative to the running sum
+/// (per head, in that norm). Differentiable in `t` and `x`.
 torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
                         double tolerance = 1e-10);
 

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "common/check.h"
 #include "graph/sparse_matmul.h"
 
@@ -24,6 +26,11 @@ double SparseOperator::infinity_norm() const {
       .index_add_(0, edge_index[0].cpu(), values.cpu().abs())
       .max()
       .item<double>();
+}
+
+double SparseOperator::norm_estimate() const {
+  const double inf = infinity_norm();
+  return norm_bound > 0 ? std::min(norm_bound, inf) : inf;
 }
 
 torch::Tensor SparseOperator::dense() const {
@@ -48,6 +55,7 @@ SparseOperator adjacency_operator(const Graph& graph, Normalization normalizatio
       const auto scale = safe_inverse(degree).sqrt();
       op.values = graph.weight() * scale.index_select(0, op.edge_index[0]) *
                   scale.index_select(0, op.edge_index[1]);
+      op.norm_bound = 1.0;  // D^(-1/2) A D^(-1/2) is similar to D^(-1) A: eigenvalues in [−1, 1]
       break;
     }
     case Normalization::kRandomWalk:
@@ -65,6 +73,7 @@ SparseOperator laplacian_operator(const Graph& graph, Normalization normalizatio
                             : torch::ones({graph.num_nodes()}, torch::kDouble);
   op.edge_index = torch::cat({op.edge_index, torch::stack({nodes, nodes})}, 1);
   op.values = torch::cat({-op.values, diagonal});
+  op.norm_bound = normalization == Normalization::kSymmetric ? 2.0 : 0.0;  // I − W, ‖W‖₂ ≤ 1
   return op;
 }
 

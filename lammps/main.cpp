@@ -7,11 +7,13 @@
 
 #include <exception>
 
+#include "common/allocator.h"
 #include "common/threads.h"
 #include "lammps/pair_topoformer.h"
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
+  topo::reuse_freed_memory();  // common/allocator.h
   // LibTorch's default is half the hardware threads (1 on 2 vCPUs); TOPO_NUM_THREADS or
   // OMP_NUM_THREADS choose, else all of them (common/threads.h).
   topo::set_num_threads();

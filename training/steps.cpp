@@ -8,7 +8,11 @@
 
 namespace topo::training {
 
-StepOutput classification_output(const torch::Tensor& logits, const torch::Tensor& labels) {
+StepOutput classification_output(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 double label_smoothing) {
+  TORCH_CHECK_VALUE(label_smoothing >= 0 && label_smoothing < 1,
+                    "classification_output: label_smoothing must be in [0, 1), got ",
+                    label_smoothing);
   // cross_entropy's own "Target 10 is out of bounds." names neither the range nor the function.
   TORCH_CHECK_VALUE(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
                     "classification_output: expected logits [N, C] and labels [N], got ",
@@ -21,7 +25,9 @@ StepOutput classification_output(const torch::Tensor& logits, const torch::Tenso
                       high, "]");
   }
   StepOutput out;
-  out.loss = torch::nn::functional::cross_entropy(logits, labels);
+  out.loss = torch::nn::functional::cross_entropy(
+      logits, labels,
+      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
   out.metric_sum = (logits.argmax(1) == labels).sum().item<double>();
   out.count = labels.size(0);
   return out;

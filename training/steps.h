@@ -14,9 +14,11 @@
 
 namespace topo::training {
 
-/// Classification: cross-entropy of `logits` [N, C] against `labels` [N] (int64), metric the
-/// number of correct predictions (accuracy over the epoch).
-StepOutput classification_output(const torch::Tensor& logits, const torch::Tensor& labels);
+/// Classification: cross-entropy of `logits` [N, C] against `labels` [N] (int64) with label
+/// smoothing `label_smoothing` in [0, 1), metric the number of correct predictions (accuracy
+/// over the epoch).
+StepOutput classification_output(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 double label_smoothing = 0.0);
 
 /// Energy regression, and forces when `target_forces` is defined: loss = MSE(E) +
 /// force_weight · MSE(F). Metric: the force MAE per component of real atoms (with forces) or the

@@ -39,10 +39,11 @@ class GraphTask : public Task {
     auto model =
         std::dynamic_pointer_cast<models::GraphTransformerImpl>(build_model(c, run.recorded));
     run.model = model;
-    run.step = [model](const std::vector<datasets::Sample>& batch) {
+    run.step = [model,
+                smoothing = c.real("label_smoothing")](const std::vector<datasets::Sample>& batch) {
       const auto b = datasets::collate(batch);
       return training::classification_output(model->forward(b.data.x, b.data.edge_index, b.batch),
-                                             b.data.y);
+                                             b.data.y, model->is_training() ? smoothing : 0.0);
     };
     return run;
   }

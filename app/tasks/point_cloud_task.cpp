@@ -52,9 +52,6 @@ class PointCloudTask : public Task {
       pos_dim = 2;
       feature_dim = 1;
       for (int i = 0; i < 10; ++i) class_names.push_back(std::to_string(i));
-      // Mild augmentation: anisotropic scaling and jitter (rotations would confuse 6 and 9).
-      run.augmentation = datasets::compose(
-          {datasets::random_scale(0.85, 1.15), datasets::random_jitter(0.02, 0.05)});
     } else {
       datasets::ModelNetOptions o;
       o.root = c.text("data");
@@ -74,10 +71,10 @@ class PointCloudTask : public Task {
       for (auto* split : {&run.train, &run.validation, &run.test}) {
         for (auto& s : *split) s = datasets::normalize_scale()(s, std::nullopt);
       }
-      run.augmentation =
-          datasets::compose({datasets::random_rotate(true), datasets::random_scale(0.8, 1.25),
-                             datasets::random_jitter(0.01, 0.05)});
     }
+    // --augment (its defaults: mild scaling and jitter for digits, whose full rotations would
+    // confuse 6 and 9; rotations about z, scaling and jitter for ModelNet).
+    run.augmentation = c.augmentation();
     run.recorded = {{"pos_dim", pos_dim},
                     {"feature_dim", feature_dim},
                     {"num_classes", static_cast<int64_t>(class_names.size())},
@@ -88,10 +85,12 @@ class PointCloudTask : public Task {
     auto model =
         std::dynamic_pointer_cast<models::PointCloudClassifierImpl>(build_model(c, run.recorded));
     run.model = model;
-    run.step = [model](const std::vector<datasets::Sample>& batch) {
+    run.step = [model,
+                smoothing = c.real("label_smoothing")](const std::vector<datasets::Sample>& batch) {
       const auto padded = datasets::collate_padded(batch);
       return training::classification_output(
-          model->forward(padded.pos, padded.x, padded.key_padding_mask), padded.y);
+          model->forward(padded.pos, padded.x, padded.key_padding_mask), padded.y,
+          model->is_training() ? smoothing : 0.0);
     };
     run.draw = [model](const std::string& out) -> bool {
       // What the first block learned about relative positions (clouds scaled to [−1, 1]).

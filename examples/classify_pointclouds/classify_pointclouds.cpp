@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/allocator.h"
 #include "common/threads.h"
 #include "datasets/batching.h"
 #include "datasets/point_clouds.h"
@@ -31,7 +32,8 @@ using namespace topo;
 int main(int argc, char** argv) {
   const std::string folder = argc > 1 ? argv[1] : "examples/data/mnist_10k";
   const int64_t epochs = argc > 2 ? std::stoll(argv[2]) : 10;
-  topo::set_num_threads(1);  // tiny tensors: one compute thread, the other core loads data
+  topo::reuse_freed_memory();  // common/allocator.h
+  topo::set_num_threads(1);    // tiny tensors: one compute thread, the other core loads data
 
   // 10,000 digits → clouds of lit pixels in [−1, 1]², intensity as the feature.
   // Pixel coordinates mapped to [−1, 1] from the images' size.

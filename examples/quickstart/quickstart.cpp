@@ -11,11 +11,13 @@
 #include "attention/masked_linear_attention.h"
 #include "attention/masks/block_toeplitz_mask.h"
 #include "attention/masks/registry.h"
+#include "common/allocator.h"
 #include "common/threads.h"
 
 using namespace topo::attention;
 
 int main() {
+  topo::reuse_freed_memory();  // common/allocator.h
   topo::set_num_threads();  // all hardware threads unless TOPO_NUM_THREADS/OMP_NUM_THREADS say so
   std::cout << topo::parallel_info() << "\n";
   torch::manual_seed(0);

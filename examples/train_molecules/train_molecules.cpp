@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "common/allocator.h"
 #include "common/threads.h"
 #include "datasets/batching.h"
 #include "datasets/molecules.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string task = argv[1], path = argv[2];
+  topo::reuse_freed_memory();  // common/allocator.h
   topo::set_num_threads(1);
   torch::manual_seed(0);
   const bool forces = task == "ethanol";

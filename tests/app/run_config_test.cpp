@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "app/task.h"
+#include "datasets/transforms.h"
 #include "models/graph_attention.h"
 #include "models/molecular_transformer.h"
 #include "models/point_cloud_classifier.h"
@@ -154,6 +155,51 @@ TEST(RunConfig, ConfigJsonRecordsTheTasksSettingsAndReadsBackToTheSameRun) {
   written["recorded"] = {{"with_forces", true}};
   const auto reread = from_file("config.json", written.dump(2));
   EXPECT_EQ(reread.to_json(), m);
+}
+
+TEST(RunConfig, AugmentationsFollowTheDatasetAndAreRecordedAsTheyRan) {
+  datasets::Sample cloud;
+  cloud.pos = torch::rand({20, 3}) * 2 - 1;
+  const auto applied = [&](const datasets::Transform& t) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+    return t(cloud, gen).pos;
+  };
+  RunConfig digits;  // pointcloud on mnist: mild scaling and jitter
+  EXPECT_EQ(digits.to_json()["data"]["augment"],
+            nlohmann::json::array({"scale:low=0.85,high=1.15", "jitter:sigma=0.02,clip=0.05"}));
+  EXPECT_TRUE(applied(digits.augmentation())
+                  .equal(applied(datasets::compose(
+                      {datasets::random_scale(0.85, 1.15), datasets::random_jitter(0.02, 0.05)}))));
+  RunConfig shapes;  // ModelNet: rotations about z as well
+  shapes.set_text("dataset", "modelnet", "--dataset");
+  EXPECT_EQ(shapes.to_json()["data"]["augment"],
+            nlohmann::json::array(
+                {"rotate:degrees=180", "scale:low=0.8,high=1.25", "jitter:sigma=0.01,clip=0.05"}));
+  EXPECT_FALSE(applied(shapes.augmentation()).equal(applied(digits.augmentation())));
+  RunConfig given;
+  given.set("augment", std::vector<std::string>{"rotate:degrees=15", "dropout:max_ratio=0.2"},
+            "--augment");
+  EXPECT_EQ(given.to_json()["data"]["augment"],
+            nlohmann::json::array({"rotate:degrees=15", "dropout:max_ratio=0.2"}));
+  EXPECT_TRUE(applied(given.augmentation())
+                  .equal(applied(datasets::compose(
+                      {datasets::random_rotate(true, 15), datasets::random_point_dropout(0.2)}))));
+  RunConfig none;
+  none.set("augment", std::vector<std::string>{"none"}, "--augment");
+  EXPECT_FALSE(static_cast<bool>(none.augmentation()));
+  EXPECT_THROW_WITH(none.set("augment", std::vector<std::string>{"none", "jitter"}, "--augment"),
+                    "\"none\" cannot be combined");
+  EXPECT_THROW_WITH(none.set("augment", std::vector<std::string>{"jitter:amount=2"}, "--augment"),
+                    "--augment: \"augment\" entry augmentation \"jitter:amount=2\"");
+  // Classification tasks only; label smoothing is recorded with the training settings.
+  EXPECT_EQ(digits.to_json()["training"]["label_smoothing"], 0.0);
+  RunConfig molecules;
+  molecules.set_text("task", "molecules", "--task");
+  EXPECT_FALSE(molecules.to_json()["data"].contains("augment"));
+  EXPECT_FALSE(molecules.to_json()["training"].contains("label_smoothing"));
+  molecules.set_text("data", "x.extxyz", "--data");
+  molecules.set_text("label_smoothing", "0.1", "--label-smoothing");
+  EXPECT_THROW_WITH(molecules.validate(), "\"label_smoothing\" applies to --task pointcloud");
 }
 
 /// A fixed batch through `model` in eval mode (after seeding), by task.

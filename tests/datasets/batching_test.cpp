@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "datasets/transforms.h"
@@ -53,6 +55,68 @@ TEST(Transforms, GeometryIsRight) {
        g2 = at::make_generator<at::CPUGeneratorImpl>(9);
   const auto pipeline = compose({normalize_scale(), random_rotate(false), random_jitter()});
   EXPECT_TRUE(pipeline(s, g1).pos.equal(pipeline(s, g2).pos));
+}
+
+TEST(Transforms, AugmentationsByNameMatchTheirFunctionsAndStayInRange) {
+  auto s = clouds(1)[0];
+  s.pos = s.pos.slice(1, 0, 2).contiguous();  // a 2-D cloud (digits)
+  // By name = the function with those settings, under the same seed.
+  const auto same = [&](const Transform& a, const Transform& b) {
+    auto g1 = at::make_generator<at::CPUGeneratorImpl>(5),
+         g2 = at::make_generator<at::CPUGeneratorImpl>(5);
+    return a(s, g1).pos.equal(b(s, g2).pos);
+  };
+  EXPECT_TRUE(same(parse_augmentation("scale:low=0.9,high=1.1"), random_scale(0.9, 1.1)));
+  EXPECT_FALSE(same(parse_augmentation("scale:low=0.9,high=1.1"), random_scale(0.8, 1.1)));
+  EXPECT_TRUE(same(parse_augmentation("jitter"), random_jitter(0.01, 0.05)));
+  EXPECT_TRUE(same(parse_augmentation("rotate:degrees=15"), random_rotate(true, 15)));
+  // rotate:degrees=15 turns by at most 15 degrees, and over many draws both ways up to it.
+  const auto rotate = parse_augmentation("rotate:degrees=15");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  double lowest = 0, highest = 0;
+  for (int i = 0; i < 200; ++i) {
+    const auto r = rotate(s, gen).pos;
+    const auto a = s.pos[0], b = r[0];
+    const double angle = std::atan2((a[0] * b[1] - a[1] * b[0]).item<double>(),
+                                    (a[0] * b[0] + a[1] * b[1]).item<double>()) *
+                         180 / M_PI;
+    lowest = std::min(lowest, angle);
+    highest = std::max(highest, angle);
+  }
+  EXPECT_GE(lowest, -15 - 1e-3);
+  EXPECT_LE(highest, 15 + 1e-3);
+  EXPECT_LT(lowest, -13);
+  EXPECT_GT(highest, 13);
+  // Point dropout keeps a subset of the points (positions and features alike), at least one,
+  // and over many draws drops about max_ratio / 2 of them.
+  const auto dropout = parse_augmentation("dropout:max_ratio=0.5");
+  Sample many;
+  many.pos = torch::rand({400, 2});
+  many.x = many.pos.sum(1, true);
+  double kept = 0;
+  for (int i = 0; i < 50; ++i) {
+    const auto d = dropout(many, gen);
+    ASSERT_GE(d.pos.size(0), 1);
+    ASSERT_EQ(d.x.size(0), d.pos.size(0));
+    EXPECT_TENSOR_CLOSE(d.x, d.pos.sum(1, true));
+    kept += static_cast<double>(d.pos.size(0)) / 400 / 50;
+  }
+  EXPECT_NEAR(kept, 0.75, 0.05);
+  // Bad text names the text and what was expected.
+  const auto message = [](const std::string& text) {
+    try {
+      parse_augmentation(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("spin").find("expected one of rotate, rotate-so3, scale"), std::string::npos);
+  EXPECT_NE(message("scale:factor=2").find("key of scale (low, high)"), std::string::npos);
+  EXPECT_NE(message("jitter:sigma=abc").find("sigma must be a number"), std::string::npos);
+  EXPECT_NE(message("rotate:degrees=200").find("max_degrees"), std::string::npos);
+  EXPECT_NE(message("dropout:max_ratio=1").find("in [0, 1)"), std::string::npos);
+  EXPECT_NE(describe_augmentations().find("dropout[:max_ratio=0.875]"), std::string::npos);
 }
 
 TEST(Collate, ConcatenatesWithBatchVectorAndShiftsEdges) {

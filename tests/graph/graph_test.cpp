@@ -206,6 +206,43 @@ TEST(GraphKernels, DiffusionMatchesMatrixExponentialWithGradientInTime) {
        torch::randn({2, g.num_nodes(), 2}, torch::kDouble).requires_grad_()});
 }
 
+// A hub with 150 leaves: the symmetric normalised adjacency has ∞-norm √150 ≈ 12 but spectral
+// norm 1, the bound the series is scaled by. The result must still meet the tolerance (a series
+// scaled by a too-small norm would stop early) and the bounds must hold for every normalisation.
+TEST(GraphKernels, DiffusionOnAHubIsScaledByTheSpectralBound) {
+  const int64_t leaves = 150;
+  const auto hub = torch::zeros({leaves}, torch::kLong), rest = torch::arange(1, leaves + 1);
+  const Graph star(torch::stack({hub, rest}), {}, leaves + 1);
+  const auto x = torch::randn({2, leaves + 1, 3}, torch::kDouble);
+  const auto t = torch::tensor({0.5, 3.0}, torch::kDouble);
+  EXPECT_NEAR(adjacency_operator(star).infinity_norm(), std::sqrt(double(leaves)), 1e-9);
+  EXPECT_EQ(adjacency_operator(star).norm_estimate(), 1.0);
+  for (const auto normalization : {Normalization::kSymmetric, Normalization::kRandomWalk}) {
+    const auto w = adjacency_operator(star, normalization);
+    const auto expected = torch::matmul(torch::linalg_matrix_exp(t.view({2, 1, 1}) * w.dense()), x);
+    for (const double tolerance : {1e-6, 1e-12}) {
+      const auto error = (diffusion(w, t, x, tolerance) - expected).abs().flatten(1).amax(1);
+      const auto size = expected.abs().flatten(1).amax(1);
+      EXPECT_TRUE((error <= 4 * tolerance * size).all().item<bool>())
+          << "tolerance " << tolerance << ": relative errors " << error / size;
+    }
+  }
+  // The bounds hold: the spectral one for the symmetric operators, the ∞-norm for all.
+  for (const auto& g : {star, random_graph(30, 0.2, 6)}) {
+    for (const auto normalization :
+         {Normalization::kSymmetric, Normalization::kRandomWalk, Normalization::kNone}) {
+      for (const auto& op :
+           {adjacency_operator(g, normalization), laplacian_operator(g, normalization)}) {
+        const auto dense = op.dense();
+        const double bound = normalization == Normalization::kRandomWalk
+                                 ? torch::linalg_matrix_norm(dense, INFINITY).item<double>()
+                                 : torch::linalg_matrix_norm(dense, 2).item<double>();
+        EXPECT_LE(bound, op.norm_estimate() + 1e-9);
+      }
+    }
+  }
+}
+
 TEST(GraphKernels, RandomWalkKernelAndRegularisedLaplacian) {
   const auto g = random_graph(15, 0.3, 5);
   const auto u = adjacency_operator(g);

@@ -167,6 +167,20 @@ TEST(Steps, ClassificationLabelsOutsideTheClassesAreNamed) {
   EXPECT_THROW_WITH(classification_output(logits, torch::tensor({-1, 0, 2})),
                     "got values in [-1, 2]");
   EXPECT_EQ(classification_output(logits, torch::tensor({0, 9, 2})).count, 3);
+  EXPECT_THROW_WITH(classification_output(logits, torch::tensor({0, 9, 2}), 1.0),
+                    "label_smoothing must be in [0, 1), got 1");
+}
+
+TEST(Steps, LabelSmoothingMixesTheUniformTarget) {
+  // (1 − ε)·CE(y) + ε·mean over classes of −log p (Szegedy et al. 2016, as PyTorch defines it).
+  const auto logits = torch::randn({4, 5}, torch::kDouble);
+  const auto labels = torch::tensor({0, 3, 4, 1});
+  const auto log_p = torch::log_softmax(logits, 1);
+  const auto plain = -log_p.gather(1, labels.unsqueeze(1)).mean();
+  const auto uniform = -log_p.mean(1).mean();
+  EXPECT_TENSOR_CLOSE(classification_output(logits, labels, 0.2).loss, 0.8 * plain + 0.2 * uniform,
+                      {1e-12, 1e-12});
+  EXPECT_TENSOR_CLOSE(classification_output(logits, labels).loss, plain, {1e-12, 1e-12});
 }
 
 TEST(Trainer, StopsOnNanLossNamingTheStepAndStopsEarly) {
