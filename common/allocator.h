@@ -17,10 +17,9 @@ namespace topo {
 /// Makes glibc's malloc keep freed memory for reuse: no mmap'd blocks (M_MMAP_MAX 0) and no
 /// trimming of the heap (M_TRIM_THRESHOLD beyond any size). The process then holds its peak
 /// heap until it exits. Called by the `topoformer` command, `topoformer-lammps`, the examples
-/// and the benchmarks; a program of yours may call it first thing in main(). Environment
-/// variables the user set (MALLOC_MMAP_MAX_, MALLOC_TRIM_THRESHOLD_, MALLOC_ARENA_MAX...) win:
-/// nothing is changed when either of the two is set. Returns true when the settings were
-/// applied (false: another allocator than glibc's, or the user's own settings).
+/// and the benchmarks; a program of yours may call it first thing in main(). The user's own
+/// MALLOC_MMAP_MAX_ or MALLOC_TRIM_THRESHOLD_ wins: nothing is changed when either is set.
+/// Returns true when the settings were applied (false: not glibc, or the user's settings).
 bool reuse_freed_memory();
 
 }  // namespace topo

@@ -97,6 +97,8 @@ Transform random_rotate(bool about_z_only, double max_degrees) {
 }
 
 Transform random_jitter(double sigma, double clip) {
+  TOPO_CHECK_ARG(sigma >= 0 && clip >= 0, "random_jitter", "sigma, clip", ">= 0",
+                 c10::str(sigma, ", ", clip));
   return [sigma, clip](Sample s, std::optional<at::Generator> gen) {
     require_pos("random_jitter", s);
     s.pos = s.pos +
@@ -215,10 +217,11 @@ Transform parse_augmentation(const std::string& text) {
     try {
       size_t used = 0;
       values[key] = std::stod(item.substr(eq + 1), &used);
-      if (used != item.size() - eq - 1) throw std::invalid_argument("trailing text");
+      if (used != item.size() - eq - 1 || !std::isfinite(values[key]))
+        throw std::invalid_argument("not a finite number");
     } catch (const std::logic_error&) {
       throw std::invalid_argument("augmentation \"" + text + "\": " + key +
-                                  " must be a number, got \"" + item.substr(eq + 1) + "\"");
+                                  " must be a finite number, got \"" + item.substr(eq + 1) + "\"");
     }
   }
   try {

@@ -16,7 +16,8 @@ namespace topo::graph {
 /// [N, C] or [H, N, C]; `t` a scalar tensor or [H] (one time per head). Truncated Taylor
 /// series with scaling: exp(tW) = (exp(tW/s))^s with |t|·w.norm_estimate()/s ≤ 1, each factor
 /// summed until the rest of the series is bounded by `tolerance` relative to the running sum
-/// (per head, in that norm). Differentiable in `t` and `x`.
+/// (per head, in that norm: with the spectral bound the Frobenius norm, so single entries may
+/// err by up to √(N·C) times more). Differentiable in `t` and `x`.
 torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
                         double tolerance = 1e-10);
 

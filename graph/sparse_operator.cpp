@@ -55,7 +55,9 @@ SparseOperator adjacency_operator(const Graph& graph, Normalization normalizatio
       const auto scale = safe_inverse(degree).sqrt();
       op.values = graph.weight() * scale.index_select(0, op.edge_index[0]) *
                   scale.index_select(0, op.edge_index[1]);
-      op.norm_bound = 1.0;  // D^(-1/2) A D^(-1/2) is similar to D^(-1) A: eigenvalues in [−1, 1]
+      // Symmetric A: D^(-1/2) A D^(-1/2) is symmetric and similar to D^(-1) A, eigenvalues in
+      // [−1, 1]. (Directed graphs: no bound; a hub's column can have 2-norm √degree.)
+      if (!graph.directed()) op.norm_bound = 1.0;
       break;
     }
     case Normalization::kRandomWalk:
@@ -73,7 +75,7 @@ SparseOperator laplacian_operator(const Graph& graph, Normalization normalizatio
                             : torch::ones({graph.num_nodes()}, torch::kDouble);
   op.edge_index = torch::cat({op.edge_index, torch::stack({nodes, nodes})}, 1);
   op.values = torch::cat({-op.values, diagonal});
-  op.norm_bound = normalization == Normalization::kSymmetric ? 2.0 : 0.0;  // I − W, ‖W‖₂ ≤ 1
+  op.norm_bound = op.norm_bound > 0 ? op.norm_bound + 1.0 : 0.0;  // I − W with ‖W‖₂ ≤ 1
   return op;
 }
 

@@ -21,7 +21,7 @@ struct SparseOperator {
   torch::Tensor values;      ///< [A] float64
   int64_t num_nodes = 0;
   /// An upper bound of the spectral norm ‖W‖₂ known from how W was built (0: none known): 1 for
-  /// the symmetric normalised adjacency of an undirected graph with weights ≥ 0, whose
+  /// the symmetric normalised adjacency of an undirected graph (weights are ≥ 0), whose
   /// eigenvalues lie in [−1, 1], while its ∞-norm grows with the degree spread (a hub of 168
   /// leaves: 13).
   double norm_bound = 0.0;

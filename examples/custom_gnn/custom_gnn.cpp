@@ -11,8 +11,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "attention/masks/registry.h"
 #include "common/allocator.h"
 #include "common/threads.h"
 #include "datasets/batching.h"
@@ -46,22 +49,24 @@ struct NodeClassifierImpl : torch::nn::Module {
   NodeClassifierImpl(int64_t in, int64_t hidden, int64_t classes, double dropout,
                      const std::vector<attention::MaskSpec>& masks)
       : first(register_module("first", GcnConv(in, hidden))),
+        attention(masks.empty()
+                      ? nullptr
+                      : register_module(
+                            "attention",
+                            models::GraphAttentionLayer(
+                                models::GraphAttentionLayerOptions(hidden, 4).masks(masks).dropout(
+                                    0.3)))),
         last(register_module("last", GcnConv(hidden, classes))),
-        dropout(dropout) {
-    if (!masks.empty()) {
-      attention = register_module(
-          "attention",
-          models::GraphAttentionLayer(
-              models::GraphAttentionLayerOptions(hidden, 4).masks(masks).dropout(0.3)));
-    }
-  }
+        dropout(dropout) {}
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index) {
     auto h = torch::relu(first(torch::dropout(x, dropout, is_training()), edge_index));
     if (attention) h = attention(torch::dropout(h, dropout, is_training()), edge_index);
     return last(torch::dropout(h, dropout, is_training()), edge_index);
   }
-  GcnConv first, last;
-  models::GraphAttentionLayer attention{nullptr};
+  // Declared (so built and initialised) in the order of the layers, as the Python example.
+  GcnConv first;
+  models::GraphAttentionLayer attention;
+  GcnConv last;
   double dropout;
 };
 TORCH_MODULE(NodeClassifier);
@@ -95,16 +100,16 @@ struct GraphClassifierImpl : torch::nn::Module {
                       const std::vector<attention::MaskSpec>& masks)
       : input(register_module("input", torch::nn::Linear(in, hidden))),
         gine1(register_module("gine1", GineConv(hidden, edge_dim))),
+        attention(
+            masks.empty()
+                ? nullptr
+                : register_module("attention",
+                                  models::GraphAttentionLayer(
+                                      models::GraphAttentionLayerOptions(hidden, 4).masks(masks)))),
         gine2(register_module("gine2", GineConv(hidden, edge_dim))),
         output(register_module("output",
                                torch::nn::Linear((masks.empty() ? 3 : 4) * hidden, classes))),
-        dropout(dropout) {
-    if (!masks.empty()) {
-      attention = register_module(
-          "attention",
-          models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4).masks(masks)));
-    }
-  }
+        dropout(dropout) {}
   torch::Tensor forward(const datasets::Batch& b) {
     std::vector<torch::Tensor> layers{input(b.data.x)};
     layers.push_back(gine1(layers.back(), b.data.edge_index, b.data.edge_attr));
@@ -116,10 +121,12 @@ struct GraphClassifierImpl : torch::nn::Module {
           torch::zeros({b.num_graphs, h.size(1)}, h.options()).index_add(0, b.batch, h));
     return output(torch::dropout(torch::cat(pooled, 1), dropout, is_training()));
   }
+  // In the order of the layers (built and initialised so), as the Python example.
   torch::nn::Linear input;
-  GineConv gine1, gine2;
+  GineConv gine1;
+  models::GraphAttentionLayer attention;
+  GineConv gine2;
   torch::nn::Linear output;
-  models::GraphAttentionLayer attention{nullptr};
   double dropout;
 };
 TORCH_MODULE(GraphClassifier);
@@ -266,20 +273,41 @@ int main(int argc, char** argv) try {
     return 2;
   }
   Options options;
-  bool masks_given = false;
+  bool masks_given = false, none = false;
+  const auto count = [](const std::string& flag, const std::string& text) {
+    size_t used = 0;
+    int value = 0;
+    try {
+      value = std::stoi(text, &used);
+    } catch (const std::logic_error&) {
+    }
+    if (used != text.size() || value < 1)
+      throw std::invalid_argument("custom_gnn: " + flag + " must be a whole number >= 1, got \"" +
+                                  text + "\"");
+    return value;
+  };
   for (int i = 2 + files; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (task == "cora" && i == 4 && flag.rfind("--", 0) != 0) {  // the older positional [runs]
+      options.seeds = count("runs", flag);
+      continue;
+    }
+    if (flag != "--mask" && !(flag == "--seeds" && task == "cora"))
+      throw std::invalid_argument(
+          "custom_gnn " + task + ": unknown option " + flag +
+          (task == "cora" ? " (expected --seeds or --mask)" : " (expected --mask)"));
     if (i + 1 >= argc) throw std::invalid_argument("custom_gnn: " + flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--seeds") {
-      options.seeds = std::stoi(value);
-      if (options.seeds < 1) throw std::invalid_argument("custom_gnn: --seeds must be >= 1");
-    } else if (flag == "--mask") {
-      masks_given = true;
-      if (value != "none") options.masks.push_back(attention::parse_mask_spec(value));
+      options.seeds = count("--seeds", value);
     } else {
-      throw std::invalid_argument("custom_gnn: unknown option " + flag +
-                                  " (expected --seeds or --mask)");
+      masks_given = true;
+      if (value == "none")
+        none = true;
+      else
+        options.masks.push_back(attention::parse_mask_spec(value));
+      if (none && !options.masks.empty())
+        throw std::invalid_argument("custom_gnn: --mask none cannot be combined with other masks");
     }
   }
   if (!masks_given) options.masks = {{task == "cora" ? "adjacency" : "diffusion", {}}};

@@ -113,7 +113,9 @@ TEST(Transforms, AugmentationsByNameMatchTheirFunctionsAndStayInRange) {
   };
   EXPECT_NE(message("spin").find("expected one of rotate, rotate-so3, scale"), std::string::npos);
   EXPECT_NE(message("scale:factor=2").find("key of scale (low, high)"), std::string::npos);
-  EXPECT_NE(message("jitter:sigma=abc").find("sigma must be a number"), std::string::npos);
+  EXPECT_NE(message("jitter:sigma=abc").find("sigma must be a finite number"), std::string::npos);
+  EXPECT_NE(message("scale:low=inf").find("low must be a finite number"), std::string::npos);
+  EXPECT_NE(message("jitter:clip=-0.1").find("sigma, clip"), std::string::npos);
   EXPECT_NE(message("rotate:degrees=200").find("max_degrees"), std::string::npos);
   EXPECT_NE(message("dropout:max_ratio=1").find("in [0, 1)"), std::string::npos);
   EXPECT_NE(describe_augmentations().find("dropout[:max_ratio=0.875]"), std::string::npos);

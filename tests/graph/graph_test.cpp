@@ -227,6 +227,19 @@ TEST(GraphKernels, DiffusionOnAHubIsScaledByTheSpectralBound) {
           << "tolerance " << tolerance << ": relative errors " << error / size;
     }
   }
+  // A directed graph gets no spectral bound: hub → leaves, each leaf → one sink, sink → hub makes
+  // the sink's column of D^(-1/2) A D^(-1/2) as long as √leaves.
+  const auto sink = torch::full({leaves}, leaves + 1, torch::kLong);
+  const Graph directed(torch::cat({torch::stack({hub, rest}), torch::stack({rest, sink}),
+                                   torch::tensor({{leaves + 1}, {int64_t{0}}})},
+                                  1),
+                       {}, leaves + 2, {}, GraphOptions().directed(true));
+  const auto w = adjacency_operator(directed);
+  EXPECT_EQ(w.norm_bound, 0.0);
+  EXPECT_GT(torch::linalg_matrix_norm(w.dense(), 2).item<double>(), 2.0);
+  const auto y = torch::randn({leaves + 2, 3}, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(diffusion(w, torch::tensor(1.0, torch::kDouble), y, 1e-12),
+                      torch::matmul(torch::linalg_matrix_exp(w.dense()), y), {1e-10, 1e-10});
   // The bounds hold: the spectral one for the symmetric operators, the ∞-norm for all.
   for (const auto& g : {star, random_graph(30, 0.2, 6)}) {
     for (const auto normalization :
