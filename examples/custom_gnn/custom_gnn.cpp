@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // GraphAttentionLayer inside user-defined GNNs, in PyTorch Geometric's (x, edge_index, batch)
 // convention: the user's own message-passing layers (GCN on Cora, GINE on MUTAG) around
-// graph-masked linear attention (adjacency mask on Cora, diffusion mask on MUTAG).
-//   custom_gnn cora  <cora.content[.gz]> <cora.cites> [runs]  node classification; split: 20
-//                                                             seeded training nodes per class
-//                                                             (140), 500 validation, 1,000
-//                                                             test; `runs` seeds (default 5)
-//   custom_gnn mutag <TU folder with MUTAG_*.txt>              graph classification, 10-fold CV
+// graph-masked linear attention (adjacency mask on Cora, diffusion mask on MUTAG by default).
+//   custom_gnn cora <cora.content[.gz]> <cora.cites> [--seeds N]   node classification; split:
+//       20 seeded training nodes per class (140), 500 validation, 1,000 test; N seeds (5)
+//   custom_gnn mutag <TU folder with MUTAG_*.txt>                  graph classification, 10-fold
+// Both take --mask SPEC (repeatable; a graph mask of `topoformer masks`) or --mask none (the
+// user's layers alone: the ablation's baseline), and print the majority-class baseline.
 #include <torch/torch.h>
 
 #include <cmath>
