@@ -179,8 +179,9 @@ int train(const RunConfig& given, const std::vector<std::string>& command_line) 
           const auto previous = nlohmann::json::parse(datasets::read_file(config_path));
           // A setting added after that run was written (absent from its file) matches when this
           // run has the setting's default, which is what the run used.
-          RunConfig defaults;
+          RunConfig defaults;  // the defaults of this task and dataset (augment differs by it)
           defaults.set("task", config.text("task"), "--task");
+          defaults.set("dataset", config.text("dataset"), "--dataset");
           const auto default_json = defaults.to_json();
           for (const char* part : {"data", "model", "recorded"}) {
             const auto before = previous.value(part, nlohmann::json::object()),

@@ -642,32 +642,23 @@ void RunConfig::set(const std::string& key, const Value& value_in, const std::st
                        std::get<std::string>(value) + "\"");
     }
   }
-  if (key == "augment") {
+  if (key == "augment" || key == "masks") {  // lists of NAME[:key=value,...], or "none"
     const auto& list = std::get<std::vector<std::string>>(value);
     for (const auto& text : list) {
       if (text == "none") {
-        if (list.size() > 1) fail(source, "\"augment\": \"none\" cannot be combined with others");
+        if (list.size() > 1)
+          fail(source, "\"" + key + "\": \"none\" cannot be combined with other entries");
         continue;
       }
       try {
-        datasets::parse_augmentation(text);
-      } catch (const std::invalid_argument& e) {
-        fail(source, "\"augment\" entry " + std::string(e.what()));
-      }
-    }
-  }
-  if (key == "masks") {
-    const auto& masks = std::get<std::vector<std::string>>(value);
-    for (const auto& text : masks) {
-      if (text == "none") {
-        if (masks.size() > 1)
-          fail(source, "\"masks\": \"none\" cannot be combined with other masks");
-        continue;
-      }
-      try {
-        attention::parse_mask_spec(text);
+        if (key == "masks")
+          attention::parse_mask_spec(text);
+        else
+          datasets::parse_augmentation(text);
       } catch (const c10::Error& e) {
-        fail(source, "\"masks\" entry \"" + text + "\": " + e.what_without_backtrace());
+        fail(source, "\"" + key + "\" entry \"" + text + "\": " + e.what_without_backtrace());
+      } catch (const std::invalid_argument& e) {
+        fail(source, "\"" + key + "\" entry " + std::string(e.what()));
       }
     }
   }
