@@ -22,6 +22,7 @@
 #include "datasets/graphs.h"
 #include "graph/graph.h"
 #include "models/graph_attention.h"
+#include "training/steps.h"
 
 using namespace topo;
 
@@ -141,7 +142,8 @@ struct Options {
   int seeds = 5;                           ///< Cora: runs averaged
 };
 
-/// Accuracy of always predicting the training set's most frequent class.
+/// Accuracy of always predicting the training nodes' most frequent class (node labels of one
+/// graph; graph-level samples use training::majority_class_accuracy).
 double majority_baseline(const torch::Tensor& train_y, const torch::Tensor& test_y,
                          int64_t classes) {
   const int64_t majority = torch::bincount(train_y, {}, classes).argmax().item<int64_t>();
@@ -251,7 +253,7 @@ int mutag(const std::string& folder, const Options& options) {
     const double acc = accuracy(model->forward(b), b.data.y);
     std::fprintf(stderr, "fold %zu: %.4f\n", f + 1, acc);
     sum += acc;
-    baseline += majority_baseline(datasets::collate(train).data.y, b.data.y, data.num_classes);
+    baseline += training::majority_class_accuracy(train, test);
   }
   std::printf(
       "MUTAG, attention mask %s: 10-fold cross-validated accuracy %.4f; majority-class "
