@@ -58,4 +58,30 @@ torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::T
   return detail::normalise(raw);
 }
 
+torch::Tensor dense_masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                                            const torch::Tensor& v, const torch::Tensor& mask,
+                                            const torch::Tensor& key_padding_mask) {
+  ShapeChecker check("dense_masked_linear_attention");
+  check(phi_q, "phi_q", {"B", "H", "L", "M"});
+  check(phi_k, "phi_k", {"B", "H", "S", "M"});
+  check(v, "v", {"B", "H", "S", "D"});
+  check.optional(key_padding_mask, "key_padding_mask", {"B", "S"});
+  check.floating(phi_q, "phi_q")
+      .same_dtype({{phi_q, "phi_q"}, {phi_k, "phi_k"}, {v, "v"}, {mask, "mask"}});
+  TOPO_CHECK_ARG(mask.dim() == 4 && (mask.size(0) == 1 || mask.size(0) == phi_q.size(0)) &&
+                     (mask.size(1) == 1 || mask.size(1) == phi_q.size(1)) &&
+                     mask.size(2) == phi_q.size(2) && mask.size(3) == phi_k.size(2),
+                 "dense_masked_linear_attention", "mask",
+                 c10::str("[B or 1, H or 1, ", phi_q.size(2), ", ", phi_k.size(2), "]"),
+                 shape_string(mask));
+  if (key_padding_mask.defined()) {
+    check.dtype(key_padding_mask, "key_padding_mask", torch::kBool);
+  }
+  auto keys = phi_k;
+  auto values = v;
+  detail::drop_padded_keys(keys, values, key_padding_mask);
+  const auto weights = torch::matmul(phi_q, keys.transpose(-1, -2)) * mask;  // [B, H, L, S]
+  return detail::normalise(torch::matmul(weights, detail::append_ones(values)));
+}
+
 }  // namespace topo::attention

@@ -35,4 +35,12 @@ torch::Tensor masked_linear_attention(const torch::Tensor& phi_q, const torch::T
                                       const torch::Tensor& key_padding_mask = {},
                                       int64_t max_block_elements = int64_t{1} << 26);
 
+/// The same attention with the mask given densely, `mask` [B or 1, H or 1, L, S]: forms
+/// (M ⊙ φ(Q)φ(K)ᵀ)(V, 1) in O(B·H·L·S·(M + D)) time and O(B·H·L·S) memory. The exact algorithm
+/// of choice for short sequences and small graphs (masks' `attend` use it when their cost model
+/// says so); differentiable in all inputs, `mask` included.
+torch::Tensor dense_masked_linear_attention(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                                            const torch::Tensor& v, const torch::Tensor& mask,
+                                            const torch::Tensor& key_padding_mask = {});
+
 }  // namespace topo::attention

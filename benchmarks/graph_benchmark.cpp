@@ -6,13 +6,16 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <cmath>
+#include <vector>
 
 #include "attention/feature_map.h"
 #include "attention/masked_linear_attention.h"
 #include "attention/masks/diffusion_mask.h"
 #include "attention/masks/graph_random_feature_mask.h"
 #include "attention/masks/spanning_tree_mask.h"
+#include "attention/masks/token_layout.h"
 #include "attention/masks/tree_exp_mask.h"
 #include "attention/masks/tree_function_mask.h"
 #include "graph/graph.h"
@@ -106,6 +109,53 @@ void BM_DiffusionMask(benchmark::State& state) {
   attention::DiffusionMask mask(attention::DiffusionMaskOptions(kHeads).time(2.0).tolerance(1e-6));
   run(state, *mask->build(graph_context(grid(side), side * side)), side * side);
 }
+
+/// Training (forward + backward) of diffusion-masked attention on a batch of 4,096 / L grid
+/// graphs of L nodes each, by algorithm (0 = series, Alg. 1; 1 = dense attention per graph from
+/// the eigendecomposition; 2 = auto, the cost model's choice): where the switch belongs (issue
+/// 16). The decomposition is made once per batch (a new context each iteration, as in training).
+void BM_DiffusionAlgorithms(benchmark::State& state) {
+  const int64_t algorithm = state.range(0), length = state.range(1);
+  const int64_t side = static_cast<int64_t>(std::sqrt(double(length))), batch = 4096 / length;
+  const auto one = grid(side);
+  std::vector<torch::Tensor> edges, members;
+  for (int64_t b = 0; b < batch; ++b) {
+    edges.push_back(one.edge_index() + b * length);
+    members.push_back(torch::full({length}, b, torch::kLong));
+  }
+  const graph::Graph g(torch::cat(edges, 1), {}, batch * length, torch::cat(members));
+  const auto choice =
+      std::array{attention::GraphMaskAlgorithm::kSeries, attention::GraphMaskAlgorithm::kDense,
+                 attention::GraphMaskAlgorithm::kAuto}[algorithm];
+  attention::DiffusionMask mask(
+      attention::DiffusionMaskOptions(kHeads).time(1.0).tolerance(1e-6).algorithm(choice));
+  torch::manual_seed(1);
+  const auto q = (torch::randn({batch, kHeads, length, kHeadDim}) * 0.5).requires_grad_();
+  const auto k = torch::randn({batch, kHeads, length, kHeadDim}) * 0.5;
+  const auto v = torch::randn({batch, kHeads, length, kHeadDim}).requires_grad_();
+  attention::FeatureMap phi(
+      attention::FeatureMapOptions(kHeadDim).num_heads(kHeads).num_features(kFeatures));
+  bool dense = false;
+  for (auto _ : state) {
+    attention::MaskContext context;
+    context.batch_size = batch;
+    context.length = length;
+    context.graph = std::make_shared<graph::Graph>(g);
+    attention::masked_linear_attention(phi(q, attention::FeatureRole::kQuery),
+                                       phi(k, attention::FeatureRole::kKey), v,
+                                       *mask->build(context))
+        .sum()
+        .backward();
+    dense = attention::detail::has_spectral_blocks(context, graph::Normalization::kSymmetric);
+  }
+  state.counters["L"] = static_cast<double>(length);
+  state.counters["dense"] = dense ? 1 : 0;
+}
+BENCHMARK(BM_DiffusionAlgorithms)
+    ->ArgsProduct({{0, 1, 2}, {16, 64, 256, 1024}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(0.5);
 
 void BM_GraphRandomFeatureMask(benchmark::State& state) {
   const int64_t side = static_cast<int64_t>(std::sqrt(double(state.range(0))));

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/check.h"
@@ -56,6 +57,19 @@ torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const t
     y = sum;
   }
   return x.dim() == 2 ? y.squeeze(0) : y;
+}
+
+int64_t diffusion_products(const SparseOperator& w, double t_max, double tolerance) {
+  const double scale = std::abs(t_max) * w.norm_estimate();
+  const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(scale)));
+  const double ratio = scale / static_cast<double>(steps);
+  double term = 1.0;
+  int64_t k = 1;
+  for (; k < 200; ++k) {
+    term *= ratio / static_cast<double>(k);
+    if (term <= tolerance) break;
+  }
+  return steps * k;
 }
 
 torch::Tensor random_walk_kernel(const SparseOperator& w, const torch::Tensor& alpha,

@@ -21,6 +21,11 @@ namespace topo::graph {
 torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
                         double tolerance = 1e-10);
 
+/// The number of sparse products `diffusion` makes for a largest |t| of `t_max` (its scaling
+/// times the terms a factor needs when the sum is ~ the input: (ratio^k / k!) ≤ tolerance), for
+/// cost models that choose between it and a dense evaluation.
+int64_t diffusion_products(const SparseOperator& w, double t_max, double tolerance);
+
 /// Σ_k α_k W^k x for `alpha` [P + 1] or [H, P + 1] (one polynomial per head). Differentiable
 /// in `alpha` and `x`.
 torch::Tensor random_walk_kernel(const SparseOperator& w, const torch::Tensor& alpha,

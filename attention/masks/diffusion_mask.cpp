@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "attention/masked_linear_attention.h"
 #include "attention/masks/token_layout.h"
 #include "common/check.h"
 #include "graph/graph_kernels.h"
@@ -12,19 +13,34 @@ namespace {
 
 class DiffusionOperator : public MaskOperator {
  public:
-  DiffusionOperator(const graph::SparseOperator& w, torch::Tensor time, int64_t batch_size,
-                    int64_t length, double tolerance)
+  DiffusionOperator(const graph::SparseOperator& w, torch::Tensor time, MaskContext context,
+                    const DiffusionMaskOptions& options)
       : w_(w),
         time_(std::move(time)),
-        batch_size_(batch_size),
-        length_(length),
-        tolerance_(tolerance) {}
+        context_(std::move(context)),
+        batch_size_(context_.batch_size),
+        length_(context_.length),
+        options_(options) {}
+
+  /// Dense attention per graph, exp(t_h W_b) = U_b exp(t_h Λ_b) U_bᵀ, when chosen.
+  std::optional<torch::Tensor> attend(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                                      const torch::Tensor& v,
+                                      const torch::Tensor& key_padding_mask) const override {
+    if (!dense_chosen(phi_q.size(3), v.size(3))) return std::nullopt;
+    const auto& blocks =
+        detail::cached_spectral_blocks(context_, options_.normalization(), "DiffusionMask");
+    if (!blocks.defined()) return std::nullopt;  // directed: the series
+    const auto t = time_.to(phi_q.scalar_type()).view({-1, 1, 1});
+    const auto f = torch::exp(t * blocks.values.to(phi_q.options()).unsqueeze(0));  // [H, B, L]
+    return dense_masked_linear_attention(phi_q, phi_k, v, detail::spectral_mask_blocks(blocks, f),
+                                         key_padding_mask);
+  }
 
   torch::Tensor apply(const torch::Tensor& x) const override {
     ShapeChecker check("DiffusionMask::apply");
     check(x, "x", {batch_size_, time_.size(0), length_, "C"});
-    const auto y =
-        graph::diffusion(w_, time_.to(x.scalar_type()), detail::tokens_to_nodes(x), tolerance_);
+    const auto y = graph::diffusion(w_, time_.to(x.scalar_type()), detail::tokens_to_nodes(x),
+                                    options_.tolerance());
     return detail::nodes_to_tokens(y, batch_size_, length_);
   }
 
@@ -35,10 +51,28 @@ class DiffusionOperator : public MaskOperator {
   }
 
  private:
+  bool dense_chosen(int64_t features, int64_t value_dim) const {
+    switch (options_.algorithm()) {
+      case GraphMaskAlgorithm::kSeries:
+        return false;
+      case GraphMaskAlgorithm::kDense:
+        return true;
+      case GraphMaskAlgorithm::kAuto:
+        break;
+    }
+    if (context_.graph->directed()) return false;
+    const double t_max = time_.detach().abs().max().item<double>();
+    return detail::dense_blocks_are_cheaper(
+        batch_size_, time_.size(0), length_, features, value_dim, w_.edge_index.size(1),
+        double(graph::diffusion_products(w_, t_max, options_.tolerance())),
+        detail::has_spectral_blocks(context_, options_.normalization()));
+  }
+
   graph::SparseOperator w_;  // shares its tensors with the context's cache
   torch::Tensor time_;
+  MaskContext context_;  // its cache holds the eigendecomposition once made
   int64_t batch_size_, length_;
-  double tolerance_;
+  DiffusionMaskOptions options_;
 };
 
 }  // namespace
@@ -53,14 +87,14 @@ DiffusionMaskImpl::DiffusionMaskImpl(const DiffusionMaskOptions& options_) : opt
 
 std::shared_ptr<const MaskOperator> DiffusionMaskImpl::build(const MaskContext& context) {
   const auto& w = detail::cached_token_operator(context, options.normalization(), "DiffusionMask");
-  return std::make_shared<DiffusionOperator>(w, time, context.batch_size, context.length,
-                                             options.tolerance());
+  return std::make_shared<DiffusionOperator>(w, time, context, options);
 }
 
 void DiffusionMaskImpl::pretty_print(std::ostream& stream) const {
   stream << "topo::attention::DiffusionMask(heads=" << options.num_heads()
          << ", normalization=" << to_string(options.normalization())
-         << ", tolerance=" << options.tolerance() << ")";
+         << ", tolerance=" << options.tolerance()
+         << ", algorithm=" << to_string(options.algorithm()) << ")";
 }
 
 }  // namespace topo::attention

@@ -4,13 +4,16 @@
 /// time per head, applied by a scaled Taylor series of sparse products without forming the
 /// N×N kernel (Choromanski et al., ICML 2022, section 4). W is the graph's normalised
 /// adjacency over the padded tokens (graph b fills the first n_b tokens of batch element b;
-/// padding tokens are isolated).
+/// padding tokens are isolated). On small undirected graphs exact dense attention per graph, with
+/// exp(t_h W_b) from W_b's eigenvectors (computed once per batch), is cheaper; the operator
+/// chooses per batch (issue 16, `algorithm`).
 #pragma once
 
 #include <torch/arg.h>
 #include <torch/nn/pimpl.h>
 
 #include "attention/masks/mask.h"
+#include "attention/masks/token_layout.h"
 #include "graph/sparse_operator.h"
 
 namespace topo::attention {
@@ -24,6 +27,9 @@ struct DiffusionMaskOptions {
   /// Relative truncation error of the Taylor series (1e-6 is plenty for training; tests of
   /// exactness use 1e-12).
   TORCH_ARG(double, tolerance) = 1e-6;
+  /// The series (Alg. 1), dense attention per graph from the eigendecomposition, or the cheaper
+  /// of the two by detail::dense_blocks_are_cheaper.
+  TORCH_ARG(GraphMaskAlgorithm, algorithm) = GraphMaskAlgorithm::kAuto;
 };
 
 /// Parameter `time` [H]. Built over contexts with a graph.

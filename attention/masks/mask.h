@@ -55,6 +55,8 @@ class StructureCache {
   }
   /// Entries made so far (for tests: structure is built once per batch).
   size_t size() const { return entries_.size(); }
+  /// Whether `key` has been made.
+  bool contains(const std::string& key) const { return entries_.count(key) > 0; }
 
  private:
   std::unordered_map<std::string, std::shared_ptr<void>> entries_;

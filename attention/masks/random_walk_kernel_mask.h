@@ -2,13 +2,16 @@
 /// \file
 /// The p-step random-walk kernel mask M = Σ_k α_{h,k} W^k on (batches of) graphs (Smola &
 /// Kondor, "Kernels and regularization on graphs", COLT 2003), learnable α, applied by p
-/// sparse products. W is the graph's normalised adjacency over the padded tokens.
+/// sparse products. W is the graph's normalised adjacency over the padded tokens. On small
+/// undirected graphs exact dense attention per graph, with M_b = U_b p_h(Λ_b) U_bᵀ from W_b's
+/// eigenvectors, is cheaper; the operator chooses per batch (issue 16, `algorithm`).
 #pragma once
 
 #include <torch/arg.h>
 #include <torch/nn/pimpl.h>
 
 #include "attention/masks/mask.h"
+#include "attention/masks/token_layout.h"
 #include "graph/sparse_operator.h"
 
 namespace topo::attention {
@@ -20,6 +23,9 @@ struct RandomWalkKernelMaskOptions {
   /// p: the polynomial has α_0 … α_p.
   TORCH_ARG(int64_t, num_steps);
   TORCH_ARG(graph::Normalization, normalization) = graph::Normalization::kSymmetric;
+  /// The p sparse products (Alg. 1), dense attention per graph from the eigendecomposition, or
+  /// the cheaper of the two by detail::dense_blocks_are_cheaper.
+  TORCH_ARG(GraphMaskAlgorithm, algorithm) = GraphMaskAlgorithm::kAuto;
 };
 
 /// Parameter `alpha` [H, p + 1], starting at 2^(−k); keep α ≥ 0 (and W ≥ 0) for a

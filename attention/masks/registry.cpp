@@ -70,6 +70,16 @@ MaskSettingInfo normalization_setting() {
           kNormalizations};
 }
 
+MaskSettingInfo algorithm_setting() {
+  return {"algorithm",
+          std::string("auto"),
+          "series: sparse products of W (Alg. 1); dense: exact attention per graph from W's "
+          "eigenvectors (undirected graphs); auto: the cheaper by a cost model, per batch",
+          {},
+          {},
+          {"auto", "series", "dense"}};
+}
+
 std::vector<MaskInfo> build_registry() {
   std::vector<MaskInfo> r;
   r.push_back({"causal",
@@ -184,26 +194,29 @@ std::vector<MaskInfo> build_registry() {
        MaskInput::kGraph,
        {{"time", 1.0, "initial diffusion time", 0.0, {}, {}},
         {"tolerance", 1e-6, "relative truncation error of the Taylor series", 1e-15, 0.5, {}},
-        normalization_setting()},
+        normalization_setting(),
+        algorithm_setting()},
        [](int64_t heads, const MaskSettings& s) {
-         return DiffusionMask(
-                    DiffusionMaskOptions(heads)
-                        .time(s.real("time"))
-                        .tolerance(s.real("tolerance"))
-                        .normalization(normalization_from_string(s.text("normalization"))))
+         return DiffusionMask(DiffusionMaskOptions(heads)
+                                  .time(s.real("time"))
+                                  .tolerance(s.real("tolerance"))
+                                  .normalization(normalization_from_string(s.text("normalization")))
+                                  .algorithm(graph_mask_algorithm_from_string(s.text("algorithm"))))
              .ptr();
        }});
-  r.push_back(
-      {"random-walk",
-       "M = sum_k alpha_hk W^k: p-step random-walk kernel, learned alpha",
-       MaskInput::kGraph,
-       {{"steps", int64_t{4}, "p, the highest power of W", 0.0, {}, {}}, normalization_setting()},
-       [](int64_t heads, const MaskSettings& s) {
-         return RandomWalkKernelMask(
-                    RandomWalkKernelMaskOptions(heads, s.integer("steps"))
-                        .normalization(normalization_from_string(s.text("normalization"))))
-             .ptr();
-       }});
+  r.push_back({"random-walk",
+               "M = sum_k alpha_hk W^k: p-step random-walk kernel, learned alpha",
+               MaskInput::kGraph,
+               {{"steps", int64_t{4}, "p, the highest power of W", 0.0, {}, {}},
+                normalization_setting(),
+                algorithm_setting()},
+               [](int64_t heads, const MaskSettings& s) {
+                 return RandomWalkKernelMask(
+                            RandomWalkKernelMaskOptions(heads, s.integer("steps"))
+                                .normalization(normalization_from_string(s.text("normalization")))
+                                .algorithm(graph_mask_algorithm_from_string(s.text("algorithm"))))
+                     .ptr();
+               }});
   r.push_back(
       {"grf",
        "graph random features: unbiased O(N) estimate of sum_k (f*f)_k W^k, learned f",

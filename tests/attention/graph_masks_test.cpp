@@ -241,6 +241,126 @@ TEST(RandomWalkKernelMask, MatchesDensePolynomial) {
                              [&] { return (mask->build(context)->apply(x) * w).sum(); });
 }
 
+/// The context of `g` padded to `length`, float64, with key padding beyond each graph.
+torch::Tensor key_padding(const graph::Graph& g, int64_t length) {
+  const auto sizes = torch::bincount(g.batch());
+  return torch::arange(length).unsqueeze(0) >= sizes.unsqueeze(1);
+}
+
+/// Both algorithms of a spectral graph mask (series = Alg. 1, dense = attention per graph from
+/// the eigendecomposition) against the dense oracle, with padded keys, and the dense path's
+/// gradients in the inputs and the mask's parameters by finite differences.
+template <typename MakeMask>
+void expect_both_algorithms_exact(const graph::Graph& g, int64_t heads, MakeMask make_mask) {
+  const int64_t length = 10;
+  const auto padding = key_padding(g, length);
+  const auto phi_q = torch::rand({2, heads, length, 4}, torch::kDouble) + 0.1;
+  const auto phi_k = torch::rand({2, heads, length, 4}, torch::kDouble) + 0.1;
+  const auto v = torch::randn({2, heads, length, 3}, torch::kDouble);
+  for (const auto normalization :
+       {graph::Normalization::kSymmetric, graph::Normalization::kRandomWalk,
+        graph::Normalization::kNone}) {
+    SCOPED_TRACE(to_string(normalization));
+    auto series = make_mask(normalization, GraphMaskAlgorithm::kSeries);
+    auto dense = make_mask(normalization, GraphMaskAlgorithm::kDense);
+    const auto context = graph_context(g, length);
+    const auto oracle = topo::test::dense_masked_kernel_attention(
+        phi_q, phi_k, v, series->build(context)->dense(torch::kDouble), padding);
+    EXPECT_TENSOR_CLOSE(masked_linear_attention(phi_q, phi_k, v, *series->build(context), padding),
+                        oracle, {1e-10, 1e-10});
+    EXPECT_FALSE(detail::has_spectral_blocks(context, normalization));
+    EXPECT_TENSOR_CLOSE(masked_linear_attention(phi_q, phi_k, v, *dense->build(context), padding),
+                        oracle, {1e-10, 1e-10});
+    EXPECT_TRUE(detail::has_spectral_blocks(context, normalization));
+    EXPECT_GRADCHECK(
+        [&](const std::vector<torch::Tensor>& in) {
+          return masked_linear_attention(in[0], in[1], in[2], *dense->build(context), padding);
+        },
+        {phi_q.clone().requires_grad_(), phi_k.clone().requires_grad_(),
+         v.clone().requires_grad_()});
+    const auto w = torch::randn({2, heads, length, 3}, torch::kDouble);
+    EXPECT_PARAMETER_GRADCHECK(dense->parameters(), [&] {
+      return (masked_linear_attention(phi_q, phi_k, v, *dense->build(context), padding) * w).sum();
+    });
+  }
+}
+
+TEST(DiffusionMask, DenseAttentionPerGraphMatchesTheSeriesAndTheOracle) {
+  expect_both_algorithms_exact(two_graphs(), 2, [](auto normalization, auto algorithm) {
+    DiffusionMask mask(DiffusionMaskOptions(2)
+                           .time(0.7)
+                           .normalization(normalization)
+                           .tolerance(1e-14)
+                           .algorithm(algorithm));
+    mask->to(torch::kDouble);
+    mask->time.data().copy_(torch::tensor({0.7, 1.6}));  // a time per head
+    return mask;
+  });
+}
+
+TEST(RandomWalkKernelMask, DenseAttentionPerGraphMatchesTheSeriesAndTheOracle) {
+  expect_both_algorithms_exact(two_graphs(), 3, [](auto normalization, auto algorithm) {
+    RandomWalkKernelMask mask(
+        RandomWalkKernelMaskOptions(3, 3).normalization(normalization).algorithm(algorithm));
+    mask->to(torch::kDouble);
+    mask->alpha.data().copy_(torch::linspace(0.1, 1.0, 12, torch::kDouble).view({3, 4}));
+    return mask;
+  });
+}
+
+TEST(GraphMasks, DenseAlgorithmFallsBackToTheSeriesOnDirectedGraphs) {
+  const auto undirected = two_graphs();
+  const graph::Graph g(undirected.edge_index(), undirected.weight(), undirected.num_nodes(),
+                       undirected.batch(), graph::GraphOptions().directed(true));
+  DiffusionMask mask(
+      DiffusionMaskOptions(2).tolerance(1e-14).algorithm(GraphMaskAlgorithm::kDense));
+  mask->to(torch::kDouble);
+  const auto context = graph_context(g, 10);
+  expect_mask_matches_dense(*mask->build(context), 2, 2, 10);
+  EXPECT_FALSE(
+      detail::cached_spectral_blocks(context, graph::Normalization::kSymmetric, "test").defined());
+}
+
+TEST(GraphMasks, CostModelChoosesDenseBlocksForSmallGraphsOnly) {
+  // Switch points of detail::dense_blocks_are_cheaper: with H = 4, M = 64, D = 32 and 8
+  // neighbours a node (16 arcs), 10 products, dense attention per graph is cheaper up to a
+  // graph size and the series beyond; the eigendecomposition, once made, is not counted again.
+  const auto cheaper = [](int64_t batch, int64_t length, bool decomposed) {
+    return detail::dense_blocks_are_cheaper(batch, 4, length, 64, 32, batch * length * 16, 10.0,
+                                            decomposed);
+  };
+  int64_t switch_at = 0;
+  for (int64_t l = 8; l <= 8192 && !switch_at; l += 8) {
+    if (!cheaper(1, l, false)) switch_at = l;
+  }
+  ASSERT_GT(switch_at, 64);    // molecules, digits and TU graphs: dense
+  EXPECT_LT(switch_at, 2708);  // Cora as one graph: the series
+  EXPECT_TRUE(cheaper(1, switch_at - 8, false));
+  EXPECT_FALSE(cheaper(1, switch_at, false));
+  EXPECT_TRUE(cheaper(1, switch_at, true));  // the decomposition is already paid for
+  // The same graphs in a batch switch at the same size; the memory cap (2^25 mask elements)
+  // refuses dense blocks however cheap.
+  EXPECT_TRUE(cheaper(4, switch_at - 8, false));
+  EXPECT_FALSE(cheaper(4, switch_at, false));
+  EXPECT_FALSE(detail::dense_blocks_are_cheaper(4096, 4, 64, 64, 32, 1, 1e9, true));
+  EXPECT_TRUE(detail::dense_blocks_are_cheaper(2048, 4, 64, 64, 32, 1, 1e9, true));
+
+  // The operators follow the model: a batch of small graphs gets dense attention (the
+  // decomposition appears in the context's cache), one long path graph the series.
+  DiffusionMask mask(DiffusionMaskOptions(2));
+  mask->to(torch::kDouble);
+  const auto phi = [](int64_t b, int64_t l) { return torch::rand({b, 2, l, 4}, torch::kDouble); };
+  const auto small = graph_context(two_graphs(), 10);
+  masked_linear_attention(phi(2, 10), phi(2, 10), phi(2, 10), *mask->build(small));
+  EXPECT_TRUE(detail::has_spectral_blocks(small, graph::Normalization::kSymmetric));
+  const int64_t n = 3000;
+  const auto path = torch::stack({torch::arange(n - 1), torch::arange(1, n)});
+  const auto large = graph_context(graph::Graph(path, {}, n), n);
+  const auto out = masked_linear_attention(phi(1, n), phi(1, n), phi(1, n), *mask->build(large));
+  EXPECT_FALSE(detail::has_spectral_blocks(large, graph::Normalization::kSymmetric));
+  EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
+}
+
 TEST(GraphRandomFeatureMask, BucketAlgorithmIsExactForItsFeaturesAndUnbiased) {
   const auto g = two_graphs();
   torch::manual_seed(7);

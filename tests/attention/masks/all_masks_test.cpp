@@ -14,6 +14,7 @@
 #include "attention/linear_attention.h"
 #include "attention/masked_linear_attention.h"
 #include "attention/masks/registry.h"
+#include "attention/masks/token_layout.h"
 #include "graph/graph.h"
 #include "support/gradcheck.h"
 #include "support/reference_attention.h"
@@ -310,7 +311,7 @@ TEST(MaskRegistry, SettingsAreCheckedNamingTheMaskAndTheSetting) {
   EXPECT_THROW_WITH(make_mask("difusion", 2), "make_mask: `name` must be one of \"causal\"");
   EXPECT_THROW_WITH(make_mask("diffusion", 2, {{"tme", 1.0}}),
                     "make_mask(\"diffusion\"): `settings` must be among its settings (time, "
-                    "tolerance, normalization), "
+                    "tolerance, normalization, algorithm), "
                     "got an unknown setting \"tme\"");
   EXPECT_THROW_WITH(make_mask("random-walk", 2, {{"steps", 2.5}}),
                     "`steps` must be an integer, got a number (2.5)");
@@ -324,6 +325,29 @@ TEST(MaskRegistry, SettingsAreCheckedNamingTheMaskAndTheSetting) {
                     "empty (this mask has no settings)");
   // An integer is accepted for a real-valued setting.
   EXPECT_EQ(resolve_mask_settings("diffusion", {{"time", int64_t{2}}}).real("time"), 2.0);
+}
+
+TEST(MaskRegistry, GraphMaskAlgorithmSettingChoosesWhatRuns) {
+  // `algorithm` of the spectral graph masks: the series never decomposes W; dense does (the
+  // eigendecomposition appears in the context's cache); both give the same attention.
+  const auto phi = [](int64_t seed) {
+    torch::manual_seed(seed);
+    return torch::rand({kBatch, kHeads, kLength, 4}, torch::kDouble) + 0.1;
+  };
+  for (const std::string name : {"diffusion", "random-walk"}) {
+    torch::Tensor outputs[2];
+    for (int dense = 0; dense < 2; ++dense) {
+      auto mask = make_mask(name, kHeads, {{"algorithm", std::string(dense ? "dense" : "series")}});
+      mask->to(torch::kDouble);
+      const auto context = full_context();
+      outputs[dense] = masked_linear_attention(phi(1), phi(2), phi(3), *mask->build(context));
+      EXPECT_EQ(detail::has_spectral_blocks(context, graph::Normalization::kSymmetric), dense == 1)
+          << name;
+    }
+    EXPECT_TENSOR_CLOSE(outputs[1], outputs[0], {1e-5, 1e-5});  // the series at tolerance 1e-6
+  }
+  EXPECT_THROW_WITH(make_mask("diffusion", 2, {{"algorithm", std::string("fast")}}),
+                    "`algorithm` must be one of \"auto\", \"series\", \"dense\", got \"fast\"");
 }
 
 TEST(MaskRegistry, CommandLineSpecsRoundTrip) {
