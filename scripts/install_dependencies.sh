@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache git pkg-config
   libtorch-dev libopenblas0-pthread libgloo-dev
   libboost-graph-dev libnanoflann-dev libopen3d-dev libeigen3-dev
-  libgtest-dev libbenchmark-dev
+  libgtest-dev libbenchmark-dev libfftw3-dev
   zlib1g-dev libzip-dev libhdf5-dev libarchive-dev libcairo2-dev
   clang libclang-rt-14-dev clang-format
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
