@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// reuse_freed_memory: after it, a large tensor comes from the heap (no mmap'd block) and its
-// memory stays with the process when freed; the user's own malloc settings are left alone.
+// reuse_freed_memory's CPU allocator: a freed large block is reused by the next tensor of its
+// size, the cache keeps to its limit (blocks beyond it go back at once), small tensors stay with
+// malloc, and TOPO_CPU_CACHE_MB=0 leaves LibTorch's allocator in place.
 #include "common/allocator.h"
 
 #include <gtest/gtest.h>
@@ -8,38 +9,56 @@
 
 #include <cstdlib>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
+#include "support/tensor_assertions.h"
 
 namespace topo {
 namespace {
 
-#if defined(__GLIBC__)
-TEST(Allocator, LargeBlocksComeFromTheHeapAndStayForReuse) {
-  if (std::getenv("MALLOC_MMAP_MAX_") != nullptr ||
-      std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr)
-    GTEST_SKIP() << "the environment sets glibc's malloc itself";
-  ::setenv("MALLOC_TRIM_THRESHOLD_", "131072", 1);
-  EXPECT_FALSE(reuse_freed_memory());  // the user's setting wins
-  ::unsetenv("MALLOC_TRIM_THRESHOLD_");
-  // Before: glibc serves a 64 MiB block by mmap (above its largest mmap threshold, 32 MiB).
-  // (hblkhd: bytes in mmap'd blocks, of which start-up made a few.)
-  const size_t mapped = mallinfo2().hblkhd;
+TEST(Allocator, CachesLargeBlocksForReuseWithinItsLimit) {
+  // One test: the allocator, once installed, stays for the process.
+  ::setenv("TOPO_CPU_CACHE_MB", "0", 1);
+  EXPECT_FALSE(reuse_freed_memory());  // opted out: nothing installed
+  EXPECT_EQ(cached_cpu_bytes(), 0u);
+  ::setenv("TOPO_CPU_CACHE_MB", "lots", 1);
+  EXPECT_THROW_WITH(reuse_freed_memory(), "TOPO_CPU_CACHE_MB must be a number of MiB >= 0");
+  ::unsetenv("TOPO_CPU_CACHE_MB");
+
+  ASSERT_TRUE(reuse_freed_memory(int64_t{256} << 20));
+  void* first = nullptr;
   {
     const auto big = torch::ones({16 << 20});  // 64 MiB of float32
-    EXPECT_GE(mallinfo2().hblkhd, mapped + (size_t{64} << 20));
+    first = big.data_ptr();
+    EXPECT_EQ(cached_cpu_bytes(), 0u);
   }
-  ASSERT_TRUE(reuse_freed_memory());
+  EXPECT_EQ(cached_cpu_bytes(), size_t{64} << 20);  // kept, not unmapped
   {
-    const auto big = torch::ones({16 << 20});
-    EXPECT_LE(mallinfo2().hblkhd, mapped);  // from the heap
-    EXPECT_EQ(big.sum().item<float>(), float(16 << 20));
+    // A much smaller large tensor does not take a block four times its size.
+    const auto smaller = torch::zeros({4 << 20});  // 16 MiB
+    EXPECT_NE(smaller.data_ptr(), first);
+    EXPECT_EQ(cached_cpu_bytes(), size_t{64} << 20);
+    // The next tensor of that size (within 25%) takes the same block, and sees its own values.
+    const auto again = torch::full({15 << 20}, 2.0f);
+    EXPECT_EQ(again.data_ptr(), first);
+    EXPECT_EQ(cached_cpu_bytes(), 0u);
+    EXPECT_EQ(again.sum().item<double>(), 2.0 * double(15 << 20));
+    // Small tensors come from malloc, not the cache.
+    const auto small = torch::ones({1000});
+    EXPECT_EQ(small.sum().item<float>(), 1000.0f);
   }
-  // Freed, the block stays in the heap (kept for the next step's tensors).
-  EXPECT_GE(mallinfo2().fordblks, size_t{64} << 20);
+  EXPECT_EQ(cached_cpu_bytes(), size_t{80} << 20);  // 64 + 16 MiB
+  // Beyond the limit: a 512 MiB block goes back at once; a lower limit gives back the largest.
+  { const auto huge = torch::empty({128 << 20}); }
+  EXPECT_EQ(cached_cpu_bytes(), size_t{80} << 20);
+  ASSERT_TRUE(reuse_freed_memory(int64_t{32} << 20));
+  EXPECT_EQ(cached_cpu_bytes(), size_t{16} << 20);
+  // Training-like churn keeps values right.
+  for (int step = 0; step < 20; ++step) {
+    const auto a = torch::full({(step % 3 + 1) << 18}, float(step));
+    const auto b = a * 2;
+    EXPECT_EQ(b.max().item<float>(), 2.0f * float(step));
+  }
+  reuse_freed_memory(int64_t{256} << 20);
 }
-#endif
 
 }  // namespace
 }  // namespace topo
