@@ -23,3 +23,21 @@ set(TOPO_TORCH_HAS_CUDA OFF)
 if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(TOPO_TORCH_HAS_CUDA ON)
 endif()
+
+# FFTW 3 (optional, private to topo::attention): the Toeplitz masks' FFTs, 3-7x pocketfft's
+# throughput here (BENCHMARKS.md, topo_bench_fft). Both precisions, with OpenMP threads.
+set(TOPO_HAS_FFTW OFF)
+if(TOPO_WITH_FFTW)
+  find_path(TOPO_FFTW3_INCLUDE_DIR fftw3.h)
+  foreach(lib fftw3 fftw3f fftw3_omp fftw3f_omp)
+    find_library(TOPO_${lib}_LIBRARY ${lib})
+  endforeach()
+  if(TOPO_FFTW3_INCLUDE_DIR AND TOPO_fftw3_LIBRARY AND TOPO_fftw3f_LIBRARY
+     AND TOPO_fftw3_omp_LIBRARY AND TOPO_fftw3f_omp_LIBRARY)
+    set(TOPO_HAS_FFTW ON)
+    set(TOPO_FFTW_LIBRARIES ${TOPO_fftw3_omp_LIBRARY} ${TOPO_fftw3f_omp_LIBRARY}
+                            ${TOPO_fftw3_LIBRARY} ${TOPO_fftw3f_LIBRARY})
+  else()
+    message(STATUS "FFTW 3 not found (libfftw3-dev): the Toeplitz masks use torch::fft")
+  endif()
+endif()

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "attention/masks/block_toeplitz_mask.h"
 
-#include <torch/fft.h>
+#include <torch/torch.h>
 
 #include "attention/masks/fft_utils.h"
 #include "common/check.h"
@@ -26,7 +26,6 @@ class BlockToeplitzOperator : public MaskOperator {
 
     // Kernel: f(Δ) placed at Δ mod s along each axis, with s ≥ 2n − 1 (zero padding), so the
     // circular d-dimensional convolution equals the linear one on the first n cells.
-    std::vector<int64_t> sizes, dims;
     auto kernel = f;
     for (int64_t axis = 0; axis < d; ++axis) {
       const int64_t n = shape[axis];
@@ -34,21 +33,12 @@ class BlockToeplitzOperator : public MaskOperator {
       std::vector<int64_t> pad(2 * (d - axis), 0);
       pad[2 * (d - axis) - 1] = s - (2 * n - 1);  // pad at the end of this axis
       kernel = torch::constant_pad_nd(kernel, pad).roll({-(n - 1)}, {axis + 1});
-      sizes.push_back(s);
-      dims.push_back(axis + 2);
     }
-    std::vector<int64_t> kernel_dims(dims.size());
-    for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
-    const auto kernel_fft =
-        torch::fft::rfftn(kernel, sizes, kernel_dims).unsqueeze(0).unsqueeze(-1);
-
     const auto grid = x.narrow(2, cls, x.size(2) - cls);
     std::vector<int64_t> grid_view{x.size(0), x.size(1)};
     grid_view.insert(grid_view.end(), shape.begin(), shape.end());
     grid_view.push_back(x.size(3));
-    auto y = torch::fft::irfftn(
-        torch::fft::rfftn(grid.reshape(grid_view), sizes, dims) * kernel_fft, sizes, dims);
-    for (int64_t axis = 0; axis < d; ++axis) y = y.narrow(axis + 2, 0, shape[axis]);
+    auto y = detail::fft_convolve(grid.reshape(grid_view), kernel);
     y = y.reshape({x.size(0), x.size(1), x.size(2) - cls, x.size(3)});
     if (!cls_) return y;
     const auto cls_row = x.sum(2, true);                     // CLS sees every token

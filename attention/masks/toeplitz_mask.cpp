@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "attention/masks/toeplitz_mask.h"
 
-#include <torch/fft.h>
+#include <torch/torch.h>
 
 #include "attention/masks/fft_utils.h"
 #include "common/check.h"
@@ -29,9 +29,7 @@ class ToeplitzOperator : public MaskOperator {
         torch::cat({nonnegative,
                     torch::zeros({values.size(0), n - 2 * length + 1}, values.options()), negative},
                    1);
-    const auto kernel_fft = torch::fft::rfft(kernel, n, 1).unsqueeze(0).unsqueeze(-1);
-    const auto x_fft = torch::fft::rfft(x, n, 2);
-    return torch::fft::irfft(x_fft * kernel_fft, n, 2).narrow(2, 0, length);
+    return detail::fft_convolve(x, kernel);
   }
 
   torch::Tensor dense(const torch::TensorOptions& options) const override {

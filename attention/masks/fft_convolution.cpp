@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <torch/fft.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "attention/masks/fft_utils.h"
+#include "common/check.h"
+#include "common/threads.h"
+
+#ifdef TOPO_HAS_FFTW
+#include <fftw3.h>
+#endif
+
+namespace topo::attention::detail {
+namespace {
+
+/// Zero-pads the d grid axes of `x` [B, H, n_1..n_d, C] to `sizes`.
+torch::Tensor pad_grid(const torch::Tensor& x, const std::vector<int64_t>& sizes) {
+  const int64_t d = static_cast<int64_t>(sizes.size());
+  std::vector<int64_t> pad(2 * (d + 1), 0);  // constant_pad_nd lists the last axis first
+  for (int64_t axis = 0; axis < d; ++axis) pad[2 * (d - axis) + 1] = sizes[axis] - x.size(2 + axis);
+  return torch::constant_pad_nd(x, pad);
+}
+
+/// The first n_1..n_d cells of the grid axes of `y`.
+torch::Tensor crop_grid(torch::Tensor y, const torch::Tensor& like) {
+  for (int64_t axis = 2; axis + 1 < like.dim(); ++axis) y = y.narrow(axis, 0, like.size(axis));
+  return y;
+}
+
+std::vector<int64_t> grid_dims(int64_t d) {
+  std::vector<int64_t> dims(d);
+  for (int64_t axis = 0; axis < d; ++axis) dims[axis] = axis + 2;
+  return dims;
+}
+
+torch::Tensor convolve_torch(const torch::Tensor& x, const torch::Tensor& kernel) {
+  const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
+  const auto dims = grid_dims(static_cast<int64_t>(sizes.size()));
+  std::vector<int64_t> kernel_dims(dims.size());
+  for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
+  const auto kernel_fft = torch::fft::rfftn(kernel, sizes, kernel_dims).unsqueeze(0).unsqueeze(-1);
+  return crop_grid(torch::fft::irfftn(torch::fft::rfftn(x, sizes, dims) * kernel_fft, sizes, dims),
+                   x);
+}
+
+#ifdef TOPO_HAS_FFTW
+
+/// FFTW's two precisions behind one interface.
+template <typename T>
+struct Fftw;
+template <>
+struct Fftw<float> {
+  using Plan = fftwf_plan;
+  using Complex = fftwf_complex;
+  static Plan r2c(int rank, const fftw_iodim64* dims, int howmany_rank, const fftw_iodim64* howmany,
+                  float* in, Complex* out) {
+    return fftwf_plan_guru64_dft_r2c(rank, dims, howmany_rank, howmany, in, out, FFTW_ESTIMATE);
+  }
+  static Plan c2r(int rank, const fftw_iodim64* dims, int howmany_rank, const fftw_iodim64* howmany,
+                  Complex* in, float* out) {
+    return fftwf_plan_guru64_dft_c2r(rank, dims, howmany_rank, howmany, in, out,
+                                     FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+  }
+  static void execute_r2c(Plan p, float* in, Complex* out) { fftwf_execute_dft_r2c(p, in, out); }
+  static void execute_c2r(Plan p, Complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
+  static void threads(int n) { fftwf_plan_with_nthreads(n); }
+  static void init() { fftwf_init_threads(); }
+};
+template <>
+struct Fftw<double> {
+  using Plan = fftw_plan;
+  using Complex = fftw_complex;
+  static Plan r2c(int rank, const fftw_iodim64* dims, int howmany_rank, const fftw_iodim64* howmany,
+                  double* in, Complex* out) {
+    return fftw_plan_guru64_dft_r2c(rank, dims, howmany_rank, howmany, in, out, FFTW_ESTIMATE);
+  }
+  static Plan c2r(int rank, const fftw_iodim64* dims, int howmany_rank, const fftw_iodim64* howmany,
+                  Complex* in, double* out) {
+    return fftw_plan_guru64_dft_c2r(rank, dims, howmany_rank, howmany, in, out,
+                                    FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+  }
+  static void execute_r2c(Plan p, double* in, Complex* out) { fftw_execute_dft_r2c(p, in, out); }
+  static void execute_c2r(Plan p, Complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
+  static void threads(int n) { fftw_plan_with_nthreads(n); }
+  static void init() { fftw_init_threads(); }
+};
+
+/// One real transform over the grid axes of contiguous [B, H, s_1..s_d, C] tensors (the
+/// complex side halves s_d, as torch::fft::rfftn does), all B·H·C columns in one plan. Plans
+/// are made once per shape and thread count (FFTW_ESTIMATE: measured as fast as FFTW_MEASURE
+/// for these sizes, BENCHMARKS.md) under a lock, as FFTW's planner is not thread-safe; executing
+/// them on new arrays of the same layout is (FFTW manual, "New-array Execute Functions").
+template <typename T>
+void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool forward) {
+  using F = Fftw<T>;
+  static std::mutex mutex;
+  static std::map<std::tuple<bool, int, std::vector<int64_t>, int64_t, int64_t>, typename F::Plan>
+      plans;
+  const int64_t d = real.dim() - 3;
+  std::vector<fftw_iodim64> dims(d);
+  for (int64_t axis = 0; axis < d; ++axis) {
+    dims[axis] = {real.size(2 + axis), real.stride(2 + axis), spectrum.stride(2 + axis)};
+    if (!forward) std::swap(dims[axis].is, dims[axis].os);
+  }
+  std::vector<fftw_iodim64> howmany = {
+      {real.size(0) * real.size(1), real.stride(1), spectrum.stride(1)}, {real.size(-1), 1, 1}};
+  if (!forward) {
+    for (auto& h : howmany) std::swap(h.is, h.os);
+  }
+  auto* r = real.data_ptr<T>();
+  auto* c = reinterpret_cast<typename F::Complex*>(spectrum.data_ptr<c10::complex<T>>());
+  typename F::Plan plan;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    static const bool initialised = (F::init(), true);
+    (void)initialised;
+    const int threads = topo::num_threads();
+    // A plan runs on new arrays of the same alignment (SIMD loads): part of the key.
+    const auto alignment = [](const void* p) {
+      return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) % 64);
+    };
+    auto& entry = plans[{forward, threads, real.sizes().vec(), alignment(r), alignment(c)}];
+    if (!entry) {
+      F::threads(threads);
+      // Planning with FFTW_ESTIMATE reads and writes nothing, so the live arrays serve.
+      entry = forward ? F::r2c(int(d), dims.data(), 2, howmany.data(), r, c)
+                      : F::c2r(int(d), dims.data(), 2, howmany.data(), c, r);
+      TORCH_CHECK(entry, "fft_convolve: FFTW could not plan a transform of ", real.sizes());
+    }
+    plan = entry;
+  }
+  if (forward) {
+    F::execute_r2c(plan, r, c);
+  } else {
+    F::execute_c2r(plan, c, r);
+  }
+}
+
+/// rfftn over the grid axes of `x` [B, H, s.., C] (made contiguous), unnormalised.
+torch::Tensor rfft_grid(const torch::Tensor& x) {
+  const auto real = x.contiguous();
+  auto shape = real.sizes().vec();
+  shape[shape.size() - 2] = shape[shape.size() - 2] / 2 + 1;
+  auto spectrum = torch::empty(shape, real.options().dtype(c10::toComplexType(real.scalar_type())));
+  if (real.scalar_type() == torch::kFloat) {
+    transform<float>(real, spectrum, true);
+  } else {
+    transform<double>(real, spectrum, true);
+  }
+  return spectrum;
+}
+
+/// The inverse of rfft_grid to sizes [B, H, `sizes`.., C], unnormalised; consumes `spectrum`.
+torch::Tensor irfft_grid(torch::Tensor spectrum, const std::vector<int64_t>& sizes) {
+  spectrum = spectrum.contiguous();
+  auto shape = spectrum.sizes().vec();
+  for (size_t axis = 0; axis < sizes.size(); ++axis) shape[2 + axis] = sizes[axis];
+  auto real =
+      torch::empty(shape, spectrum.options().dtype(c10::toRealValueType(spectrum.scalar_type())));
+  if (real.scalar_type() == torch::kFloat) {
+    transform<float>(real, spectrum, false);
+  } else {
+    transform<double>(real, spectrum, false);
+  }
+  return real;
+}
+
+/// The kernel [H, s..] as [1, H, s.., 1] for the grid transforms.
+torch::Tensor kernel_spectrum(const torch::Tensor& kernel) {
+  return rfft_grid(kernel.unsqueeze(0).unsqueeze(-1));
+}
+
+double volume(const std::vector<int64_t>& sizes) {
+  double v = 1;
+  for (auto s : sizes) v *= double(s);
+  return v;
+}
+
+/// y = crop(c ⊛ pad(x)), with the adjoints by correlation: ∂x = crop(c ⋆ pad(∂y)) and
+/// ∂c = Σ_{b,C} pad(x) ⋆ pad(∂y). Saves x and the kernel, not their spectra: the backward
+/// recomputes them, so a channel block's spectra live only while it is transformed.
+class FftwConvolution : public torch::autograd::Function<FftwConvolution> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& kernel) {
+    ctx->save_for_backward({x, kernel});
+    const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
+    const auto product = rfft_grid(pad_grid(x, sizes)) * kernel_spectrum(kernel);
+    return crop_grid(irfft_grid(product, sizes), x) / volume(sizes);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &kernel = saved[1];
+    const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
+    const double scale = volume(sizes);
+    const auto g = rfft_grid(pad_grid(grads[0], sizes));
+    torch::Tensor grad_x, grad_kernel;
+    if (ctx->needs_input_grad(0)) {
+      grad_x = crop_grid(irfft_grid(g * kernel_spectrum(kernel).conj(), sizes), x) / scale;
+    }
+    if (ctx->needs_input_grad(1)) {
+      const auto correlation =
+          (g * rfft_grid(pad_grid(x, sizes)).conj()).sum(0, true).sum(-1, true);
+      grad_kernel = irfft_grid(correlation, sizes).squeeze(-1).squeeze(0) / scale;
+    }
+    return {grad_x, grad_kernel};
+  }
+};
+
+#endif  // TOPO_HAS_FFTW
+
+}  // namespace
+
+bool fftw_available() {
+#ifdef TOPO_HAS_FFTW
+  return true;
+#else
+  return false;
+#endif
+}
+
+torch::Tensor fft_convolve(const torch::Tensor& x, const torch::Tensor& kernel,
+                           FftBackend backend) {
+  TOPO_CHECK_ARG(x.dim() >= 4 && kernel.dim() == x.dim() - 2 && kernel.size(0) == x.size(1),
+                 "fft_convolve", "kernel", "[H, s_1..s_d] for x [B, H, n_1..n_d, C]",
+                 shape_string(kernel) + " for x " + shape_string(x));
+  for (int64_t axis = 1; axis < kernel.dim(); ++axis) {
+    TOPO_CHECK_ARG(kernel.size(axis) >= x.size(axis + 1), "fft_convolve", "kernel",
+                   "sizes >= the grid's", shape_string(kernel) + " for x " + shape_string(x));
+  }
+  const bool fftw_fits = fftw_available() && x.device().is_cpu() && kernel.device().is_cpu() &&
+                         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) &&
+                         kernel.scalar_type() == x.scalar_type();
+  TOPO_CHECK_ARG(backend != FftBackend::kFftw || fftw_fits, "fft_convolve", "backend",
+                 "kFftw only with FFTW built in, on CPU float32/float64 tensors",
+                 fftw_available() ? "tensors it does not take" : "a build without FFTW");
+#ifdef TOPO_HAS_FFTW
+  if (fftw_fits && backend != FftBackend::kTorch) return FftwConvolution::apply(x, kernel);
+#endif
+  return convolve_torch(x, kernel);
+}
+
+}  // namespace topo::attention::detail
