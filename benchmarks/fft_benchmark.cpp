@@ -9,6 +9,7 @@
 #include <fftw3.h>
 #include <torch/torch.h>
 
+#include "attention/masks/fft_utils.h"
 #include "common/threads.h"
 
 namespace {
@@ -70,3 +71,23 @@ BENCHMARK(BM_RealFftFftw)
     ->MinTime(2.0);
 
 }  // namespace
+
+/// The Toeplitz mask's whole product at L = 16,384 as masked_linear_attention calls it: one
+/// channel block x [1, 4, 16,384, 975] (15 features × 65 value columns) convolved with a kernel
+/// [4, 32,768] by detail::fft_convolve, forward only. Argument: 0 = torch::fft, 1 = FFTW.
+void BM_FftConvolve(benchmark::State& state) {
+  torch::manual_seed(0);
+  const auto x = torch::randn({1, 4, 16384, 975});
+  const auto kernel = torch::randn({4, 32768});
+  const auto backend = state.range(0) == 0 ? topo::attention::detail::FftBackend::kTorch
+                                           : topo::attention::detail::FftBackend::kFftw;
+  torch::NoGradGuard guard;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(topo::attention::detail::fft_convolve(x, kernel, backend));
+  }
+}
+BENCHMARK(BM_FftConvolve)
+    ->DenseRange(0, 1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(4);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -37,9 +38,10 @@ class CachingCpuAllocator final : public c10::Allocator {
         std::lock_guard<std::mutex> lock(mutex_);
         const auto it = free_.lower_bound(wanted);
         if (it != free_.end() && it->first <= wanted + wanted / 4) {
-          data = it->second;
+          data = it->second->data;
           size = it->first;
           cached_ -= size;
+          age_.erase(it->second);
           free_.erase(it);
         }
       }
@@ -72,8 +74,9 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (p == MAP_FAILED) {  // give the cache back, then try once more
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (const auto& [bytes, data] : free_) munmap(data, bytes);
+        for (const auto& block : age_) munmap(block.data, block.size);
         free_.clear();
+        age_.clear();
         cached_ = 0;
       }
       p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -95,7 +98,8 @@ class CachingCpuAllocator final : public c10::Allocator {
         size = it->second;
         self->live_.erase(it);
         if (size <= self->limit_) {
-          self->free_.emplace(size, data);
+          self->age_.push_back({data, size});
+          self->free_.emplace(size, std::prev(self->age_.end()));
           self->cached_ += size;
           self->trim();
           return;
@@ -109,18 +113,32 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
   }
 
-  /// Gives the largest cached blocks back until the cache fits its limit (mutex held).
+  /// Gives the least recently freed blocks back until the cache fits its limit (mutex held):
+  /// blocks of shapes a program no longer makes leave first.
   void trim() const {
-    while (cached_ > limit_ && !free_.empty()) {
-      const auto last = std::prev(free_.end());
-      munmap(last->second, last->first);
-      cached_ -= last->first;
-      free_.erase(last);
+    while (cached_ > limit_ && !age_.empty()) {
+      const auto oldest = age_.front();
+      auto range = free_.equal_range(oldest.size);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (it->second == age_.begin()) {
+          free_.erase(it);
+          break;
+        }
+      }
+      munmap(oldest.data, oldest.size);
+      cached_ -= oldest.size;
+      age_.pop_front();
     }
   }
 
   mutable std::mutex mutex_;
-  mutable std::multimap<size_t, void*> free_;       // size → cached block
+  struct Cached {
+    void* data;
+    size_t size;
+  };
+  mutable std::list<Cached> age_;  // cached blocks, least recently freed first
+  mutable std::multimap<size_t, std::list<Cached>::iterator>
+      free_;  // size → cached block       // size → cached block
   mutable std::unordered_map<void*, size_t> live_;  // large blocks in use → size
   mutable size_t cached_ = 0;
   size_t limit_ = 0;

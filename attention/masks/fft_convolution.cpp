@@ -19,15 +19,7 @@
 namespace topo::attention::detail {
 namespace {
 
-/// Zero-pads the d grid axes of `x` [B, H, n_1..n_d, C] to `sizes`.
-torch::Tensor pad_grid(const torch::Tensor& x, const std::vector<int64_t>& sizes) {
-  const int64_t d = static_cast<int64_t>(sizes.size());
-  std::vector<int64_t> pad(2 * (d + 1), 0);  // constant_pad_nd lists the last axis first
-  for (int64_t axis = 0; axis < d; ++axis) pad[2 * (d - axis) + 1] = sizes[axis] - x.size(2 + axis);
-  return torch::constant_pad_nd(x, pad);
-}
-
-/// The first n_1..n_d cells of the grid axes of `y`.
+/// The first n_1..n_d cells of the grid axes of `y` [B, H, s.., C].
 torch::Tensor crop_grid(torch::Tensor y, const torch::Tensor& like) {
   for (int64_t axis = 2; axis + 1 < like.dim(); ++axis) y = y.narrow(axis, 0, like.size(axis));
   return y;
@@ -91,11 +83,13 @@ struct Fftw<double> {
   static void init() { fftw_init_threads(); }
 };
 
-/// One real transform over the grid axes of contiguous [B, H, s_1..s_d, C] tensors (the
-/// complex side halves s_d, as torch::fft::rfftn does), all B·H·C columns in one plan. Plans
-/// are made once per shape and thread count (FFTW_ESTIMATE: measured as fast as FFTW_MEASURE
-/// for these sizes, BENCHMARKS.md) under a lock, as FFTW's planner is not thread-safe; executing
-/// them on new arrays of the same layout is (FFTW manual, "New-array Execute Functions").
+/// One real transform over the last d axes of contiguous [B, H, C, s_1..s_d] tensors (the
+/// complex side halves s_d, as torch::fft::rfftn does), all B·H·C columns in one plan, each
+/// column contiguous. (With the columns innermost, as [B, H, L, C] holds them, FFTW copied every
+/// column pair through a buffer, fftwf_cpy2d_pair, and ran no faster than pocketfft;
+/// BENCHMARKS.md.) Plans are made once per shape and thread count (FFTW_ESTIMATE: measured as fast
+/// as FFTW_MEASURE here) under a lock, as FFTW's planner is not thread-safe; executing them on new
+/// arrays of the same layout and alignment is (FFTW manual, "New-array Execute Functions").
 template <typename T>
 void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool forward) {
   using F = Fftw<T>;
@@ -105,32 +99,30 @@ void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool fo
   const int64_t d = real.dim() - 3;
   std::vector<fftw_iodim64> dims(d);
   for (int64_t axis = 0; axis < d; ++axis) {
-    dims[axis] = {real.size(2 + axis), real.stride(2 + axis), spectrum.stride(2 + axis)};
+    dims[axis] = {real.size(3 + axis), real.stride(3 + axis), spectrum.stride(3 + axis)};
     if (!forward) std::swap(dims[axis].is, dims[axis].os);
   }
-  std::vector<fftw_iodim64> howmany = {
-      {real.size(0) * real.size(1), real.stride(1), spectrum.stride(1)}, {real.size(-1), 1, 1}};
-  if (!forward) {
-    for (auto& h : howmany) std::swap(h.is, h.os);
-  }
+  fftw_iodim64 howmany{real.size(0) * real.size(1) * real.size(2), real.stride(2),
+                       spectrum.stride(2)};
+  if (!forward) std::swap(howmany.is, howmany.os);
   auto* r = real.data_ptr<T>();
   auto* c = reinterpret_cast<typename F::Complex*>(spectrum.data_ptr<c10::complex<T>>());
+  // A plan runs on new arrays of the same alignment (SIMD loads): part of the key.
+  const auto alignment = [](const void* p) {
+    return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) % 64);
+  };
   typename F::Plan plan;
   {
     std::lock_guard<std::mutex> lock(mutex);
     static const bool initialised = (F::init(), true);
     (void)initialised;
     const int threads = topo::num_threads();
-    // A plan runs on new arrays of the same alignment (SIMD loads): part of the key.
-    const auto alignment = [](const void* p) {
-      return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) % 64);
-    };
     auto& entry = plans[{forward, threads, real.sizes().vec(), alignment(r), alignment(c)}];
     if (!entry) {
       F::threads(threads);
       // Planning with FFTW_ESTIMATE reads and writes nothing, so the live arrays serve.
-      entry = forward ? F::r2c(int(d), dims.data(), 2, howmany.data(), r, c)
-                      : F::c2r(int(d), dims.data(), 2, howmany.data(), c, r);
+      entry = forward ? F::r2c(int(d), dims.data(), 1, &howmany, r, c)
+                      : F::c2r(int(d), dims.data(), 1, &howmany, c, r);
       TORCH_CHECK(entry, "fft_convolve: FFTW could not plan a transform of ", real.sizes());
     }
     plan = entry;
@@ -142,11 +134,25 @@ void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool fo
   }
 }
 
-/// rfftn over the grid axes of `x` [B, H, s.., C] (made contiguous), unnormalised.
-torch::Tensor rfft_grid(const torch::Tensor& x) {
-  const auto real = x.contiguous();
+/// x [B, H, n.., C] → its columns zero-padded to `sizes`, contiguous [B, H, C, s..].
+torch::Tensor to_columns(const torch::Tensor& x, const std::vector<int64_t>& sizes) {
+  const int64_t d = static_cast<int64_t>(sizes.size());
+  std::vector<int64_t> pad(2 * d, 0);  // constant_pad_nd lists the last axis first
+  for (int64_t axis = 0; axis < d; ++axis)
+    pad[2 * (d - 1 - axis) + 1] = sizes[axis] - x.size(2 + axis);
+  return torch::constant_pad_nd(x.movedim(-1, 2), pad).contiguous();
+}
+
+/// [B, H, C, s..] → the first n.. cells of `like` [B, H, n.., C], in like's layout.
+torch::Tensor from_columns(torch::Tensor y, const torch::Tensor& like) {
+  for (int64_t axis = 3; axis < y.dim(); ++axis) y = y.narrow(axis, 0, like.size(axis - 1));
+  return y.movedim(2, -1);
+}
+
+/// rfftn over the last d axes of contiguous [B, H, C, s..], unnormalised.
+torch::Tensor rfft_columns(const torch::Tensor& real) {
   auto shape = real.sizes().vec();
-  shape[shape.size() - 2] = shape[shape.size() - 2] / 2 + 1;
+  shape.back() = shape.back() / 2 + 1;
   auto spectrum = torch::empty(shape, real.options().dtype(c10::toComplexType(real.scalar_type())));
   if (real.scalar_type() == torch::kFloat) {
     transform<float>(real, spectrum, true);
@@ -156,11 +162,11 @@ torch::Tensor rfft_grid(const torch::Tensor& x) {
   return spectrum;
 }
 
-/// The inverse of rfft_grid to sizes [B, H, `sizes`.., C], unnormalised; consumes `spectrum`.
-torch::Tensor irfft_grid(torch::Tensor spectrum, const std::vector<int64_t>& sizes) {
+/// The inverse of rfft_columns to [B, H, C, `sizes`..], unnormalised; consumes `spectrum`.
+torch::Tensor irfft_columns(torch::Tensor spectrum, const std::vector<int64_t>& sizes) {
   spectrum = spectrum.contiguous();
   auto shape = spectrum.sizes().vec();
-  for (size_t axis = 0; axis < sizes.size(); ++axis) shape[2 + axis] = sizes[axis];
+  for (size_t axis = 0; axis < sizes.size(); ++axis) shape[3 + axis] = sizes[axis];
   auto real =
       torch::empty(shape, spectrum.options().dtype(c10::toRealValueType(spectrum.scalar_type())));
   if (real.scalar_type() == torch::kFloat) {
@@ -171,9 +177,9 @@ torch::Tensor irfft_grid(torch::Tensor spectrum, const std::vector<int64_t>& siz
   return real;
 }
 
-/// The kernel [H, s..] as [1, H, s.., 1] for the grid transforms.
+/// The kernel [H, s..] as a spectrum [1, H, 1, s.. (last halved)].
 torch::Tensor kernel_spectrum(const torch::Tensor& kernel) {
-  return rfft_grid(kernel.unsqueeze(0).unsqueeze(-1));
+  return rfft_columns(kernel.unsqueeze(0).unsqueeze(2).contiguous());
 }
 
 double volume(const std::vector<int64_t>& sizes) {
@@ -191,8 +197,8 @@ class FftwConvolution : public torch::autograd::Function<FftwConvolution> {
                                const torch::Tensor& kernel) {
     ctx->save_for_backward({x, kernel});
     const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
-    const auto product = rfft_grid(pad_grid(x, sizes)) * kernel_spectrum(kernel);
-    return crop_grid(irfft_grid(product, sizes), x) / volume(sizes);
+    const auto product = rfft_columns(to_columns(x, sizes)) * kernel_spectrum(kernel);
+    return (from_columns(irfft_columns(product, sizes), x) / volume(sizes)).contiguous();
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -201,15 +207,16 @@ class FftwConvolution : public torch::autograd::Function<FftwConvolution> {
     const auto &x = saved[0], &kernel = saved[1];
     const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
     const double scale = volume(sizes);
-    const auto g = rfft_grid(pad_grid(grads[0], sizes));
+    const auto g = rfft_columns(to_columns(grads[0], sizes));
     torch::Tensor grad_x, grad_kernel;
     if (ctx->needs_input_grad(0)) {
-      grad_x = crop_grid(irfft_grid(g * kernel_spectrum(kernel).conj(), sizes), x) / scale;
+      grad_x = (from_columns(irfft_columns(g * kernel_spectrum(kernel).conj(), sizes), x) / scale)
+                   .contiguous();
     }
     if (ctx->needs_input_grad(1)) {
       const auto correlation =
-          (g * rfft_grid(pad_grid(x, sizes)).conj()).sum(0, true).sum(-1, true);
-      grad_kernel = irfft_grid(correlation, sizes).squeeze(-1).squeeze(0) / scale;
+          (g * rfft_columns(to_columns(x, sizes)).conj()).sum(0, true).sum(2, true);
+      grad_kernel = irfft_columns(correlation, sizes).squeeze(2).squeeze(0) / scale;
     }
     return {grad_x, grad_kernel};
   }

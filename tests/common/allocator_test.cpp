@@ -46,11 +46,15 @@ TEST(Allocator, CachesLargeBlocksForReuseWithinItsLimit) {
     EXPECT_EQ(small.sum().item<float>(), 1000.0f);
   }
   EXPECT_EQ(cached_cpu_bytes(), size_t{80} << 20);  // 64 + 16 MiB
-  // Beyond the limit: a 512 MiB block goes back at once; a lower limit gives back the largest.
+  // Beyond the limit: a 512 MiB block goes back at once; a lower limit gives back the least
+  // recently freed (the 64 MiB block, freed before the 16 MiB one).
   { const auto huge = torch::empty({128 << 20}); }
   EXPECT_EQ(cached_cpu_bytes(), size_t{80} << 20);
   ASSERT_TRUE(reuse_freed_memory(int64_t{32} << 20));
   EXPECT_EQ(cached_cpu_bytes(), size_t{16} << 20);
+  // A newly freed block displaces the stale one, not the other way round.
+  { const auto fresh = torch::empty({6 << 20}); }  // 24 MiB
+  EXPECT_EQ(cached_cpu_bytes(), size_t{24} << 20);
   // Training-like churn keeps values right.
   for (int step = 0; step < 20; ++step) {
     const auto a = torch::full({(step % 3 + 1) << 18}, float(step));
