@@ -38,18 +38,25 @@ BENCHMARK(BM_RealFftPocketfft)
     ->UseRealTime()
     ->MinTime(2.0);
 
+/// Arguments: planning (0 = FFTW_MEASURE, 1 = FFTW_ESTIMATE) and layout (0 = token axis
+/// contiguous, 1 = strided with the columns innermost, as [B, H, L, C] tensors hold it).
 void BM_RealFftFftw(benchmark::State& state) {
   fftwf_init_threads();
   fftwf_plan_with_nthreads(topo::num_threads());
+  const unsigned flags = state.range(0) == 0 ? FFTW_MEASURE : FFTW_ESTIMATE;
+  const bool strided = state.range(1) == 1;
   const int half = kLength / 2 + 1;
   auto* real = fftwf_alloc_real(size_t(kColumns) * kLength);
   auto* spectrum = fftwf_alloc_complex(size_t(kColumns) * half);
   int n[] = {kLength};
+  const int stride = strided ? kColumns : 1;
+  const int real_distance = strided ? 1 : kLength, complex_distance = strided ? 1 : half;
   // Planning with FFTW_MEASURE overwrites the arrays: plan first, then fill.
-  auto forward = fftwf_plan_many_dft_r2c(1, n, kColumns, real, nullptr, 1, kLength, spectrum,
-                                         nullptr, 1, half, FFTW_MEASURE);
-  auto inverse = fftwf_plan_many_dft_c2r(1, n, kColumns, spectrum, nullptr, 1, half, real, nullptr,
-                                         1, kLength, FFTW_MEASURE);
+  auto forward = fftwf_plan_many_dft_r2c(1, n, kColumns, real, nullptr, stride, real_distance,
+                                         spectrum, nullptr, stride, complex_distance, flags);
+  auto inverse =
+      fftwf_plan_many_dft_c2r(1, n, kColumns, spectrum, nullptr, stride, complex_distance, real,
+                              nullptr, stride, real_distance, flags);
   torch::manual_seed(0);
   const auto x = torch::randn({kColumns, kLength});
   std::copy(x.data_ptr<float>(), x.data_ptr<float>() + x.numel(), real);

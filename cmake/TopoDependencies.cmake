@@ -24,8 +24,9 @@ if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(TOPO_TORCH_HAS_CUDA ON)
 endif()
 
-# FFTW 3 (optional, private to topo::attention): the Toeplitz masks' FFTs, 3-7x pocketfft's
-# throughput here (BENCHMARKS.md, topo_bench_fft). Both precisions, with OpenMP threads.
+# FFTW 3 (optional, private to topo::attention): the Toeplitz masks' FFTs, 2.3x faster than
+# pocketfft on the masks' operand here (BENCHMARKS.md, topo_bench_fft). Both precisions, OpenMP
+# threads.
 set(TOPO_HAS_FFTW OFF)
 if(TOPO_WITH_FFTW)
   find_path(TOPO_FFTW3_INCLUDE_DIR fftw3.h)

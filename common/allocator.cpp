@@ -29,8 +29,9 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) const override {
     void* data = nullptr;
-    if (n < kLarge) {
+    if (n < kLarge) {  // no lock on the hot path of small tensors
       data = c10::alloc_cpu(n);
+      return {data, data, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     } else {
       const size_t wanted = (n + kRound - 1) / kRound * kRound;
       size_t size = wanted;

@@ -25,7 +25,8 @@ namespace topo {
 /// `topoformer-lammps`, the examples and the benchmarks; a program of yours may call it first
 /// thing in main(). The default limit is TOPO_CPU_CACHE_MB (MiB) when set, else an eighth of
 /// the physical memory, at most 4 GiB; TOPO_CPU_CACHE_MB=0 leaves LibTorch's allocator in place.
-/// A later call changes the limit. Returns true when the allocator is in place.
+/// A later call changes the limit (0: nothing more is cached; the allocator, once installed,
+/// stays). Returns true when the allocator is in place.
 bool reuse_freed_memory(long long cache_limit_bytes = -1);
 
 /// Bytes held in the cache now (freed blocks kept for reuse); 0 before reuse_freed_memory.

@@ -41,6 +41,23 @@ torch::Tensor convolve_torch(const torch::Tensor& x, const torch::Tensor& kernel
                    x);
 }
 
+/// k'[m] = k[−m mod s] along every grid axis: the kernel of the adjoint (a correlation).
+torch::Tensor reversed(const torch::Tensor& kernel) {
+  auto k = kernel;
+  for (int64_t axis = 1; axis < kernel.dim(); ++axis) k = k.flip(axis).roll(1, axis);
+  return k;
+}
+
+/// Σ_{b,C} pad(g) ⋆ pad(x) over sizes s..: the kernel's gradient [H, s..] by torch::fft.
+torch::Tensor correlate_torch(const torch::Tensor& g, const torch::Tensor& x,
+                              const std::vector<int64_t>& sizes) {
+  const auto dims = grid_dims(static_cast<int64_t>(sizes.size()));
+  const auto product = torch::fft::rfftn(g, sizes, dims) * torch::fft::rfftn(x, sizes, dims).conj();
+  std::vector<int64_t> kernel_dims(dims.size());
+  for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
+  return torch::fft::irfftn(product.sum(0).sum(-1), sizes, kernel_dims);
+}
+
 #ifdef TOPO_HAS_FFTW
 
 /// FFTW's two precisions behind one interface.
@@ -62,6 +79,7 @@ struct Fftw<float> {
   static void execute_r2c(Plan p, float* in, Complex* out) { fftwf_execute_dft_r2c(p, in, out); }
   static void execute_c2r(Plan p, Complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
   static void threads(int n) { fftwf_plan_with_nthreads(n); }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
   static void init() { fftwf_init_threads(); }
 };
 template <>
@@ -80,6 +98,7 @@ struct Fftw<double> {
   static void execute_r2c(Plan p, double* in, Complex* out) { fftw_execute_dft_r2c(p, in, out); }
   static void execute_c2r(Plan p, Complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
   static void threads(int n) { fftw_plan_with_nthreads(n); }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
   static void init() { fftw_init_threads(); }
 };
 
@@ -96,14 +115,18 @@ void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool fo
   static std::mutex mutex;
   static std::map<std::tuple<bool, int, std::vector<int64_t>, int64_t, int64_t>, typename F::Plan>
       plans;
+  // Strides from the sizes: is_contiguous() ignores the strides of size-1 dimensions, so the
+  // tensors' own may differ from the layout their memory has.
   const int64_t d = real.dim() - 3;
   std::vector<fftw_iodim64> dims(d);
-  for (int64_t axis = 0; axis < d; ++axis) {
-    dims[axis] = {real.size(3 + axis), real.stride(3 + axis), spectrum.stride(3 + axis)};
+  int64_t real_stride = 1, complex_stride = 1;
+  for (int64_t axis = d - 1; axis >= 0; --axis) {
+    dims[axis] = {real.size(3 + axis), real_stride, complex_stride};
     if (!forward) std::swap(dims[axis].is, dims[axis].os);
+    real_stride *= real.size(3 + axis);
+    complex_stride *= spectrum.size(3 + axis);
   }
-  fftw_iodim64 howmany{real.size(0) * real.size(1) * real.size(2), real.stride(2),
-                       spectrum.stride(2)};
+  fftw_iodim64 howmany{real.size(0) * real.size(1) * real.size(2), real_stride, complex_stride};
   if (!forward) std::swap(howmany.is, howmany.os);
   auto* r = real.data_ptr<T>();
   auto* c = reinterpret_cast<typename F::Complex*>(spectrum.data_ptr<c10::complex<T>>());
@@ -111,26 +134,32 @@ void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool fo
   const auto alignment = [](const void* p) {
     return static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) % 64);
   };
-  typename F::Plan plan;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    static const bool initialised = (F::init(), true);
-    (void)initialised;
-    const int threads = topo::num_threads();
-    auto& entry = plans[{forward, threads, real.sizes().vec(), alignment(r), alignment(c)}];
-    if (!entry) {
-      F::threads(threads);
-      // Planning with FFTW_ESTIMATE reads and writes nothing, so the live arrays serve.
-      entry = forward ? F::r2c(int(d), dims.data(), 1, &howmany, r, c)
-                      : F::c2r(int(d), dims.data(), 1, &howmany, c, r);
-      TORCH_CHECK(entry, "fft_convolve: FFTW could not plan a transform of ", real.sizes());
+  // Under the lock: planning is not thread-safe, and the cache may destroy plans when full
+  // (shapes vary with the batch's length and the last channel block), which must not happen
+  // while another thread executes one. The transforms themselves run on FFTW's threads.
+  std::lock_guard<std::mutex> lock(mutex);
+  static const bool initialised = (F::init(), true);
+  (void)initialised;
+  const int threads = topo::num_threads();
+  const std::tuple<bool, int, std::vector<int64_t>, int64_t, int64_t> key{
+      forward, threads, real.sizes().vec(), alignment(r), alignment(c)};
+  auto found = plans.find(key);
+  if (found == plans.end()) {
+    if (plans.size() >= 64) {
+      for (auto& entry : plans) F::destroy(entry.second);
+      plans.clear();
     }
-    plan = entry;
+    F::threads(threads);
+    // Planning with FFTW_ESTIMATE reads and writes nothing, so the live arrays serve.
+    const auto plan = forward ? F::r2c(int(d), dims.data(), 1, &howmany, r, c)
+                              : F::c2r(int(d), dims.data(), 1, &howmany, c, r);
+    TORCH_CHECK(plan, "fft_convolve: FFTW could not plan a transform of ", real.sizes());
+    found = plans.emplace(key, plan).first;
   }
   if (forward) {
-    F::execute_r2c(plan, r, c);
+    F::execute_r2c(found->second, r, c);
   } else {
-    F::execute_c2r(plan, c, r);
+    F::execute_c2r(found->second, c, r);
   }
 }
 
@@ -207,8 +236,13 @@ class FftwConvolution : public torch::autograd::Function<FftwConvolution> {
     const auto &x = saved[0], &kernel = saved[1];
     const std::vector<int64_t> sizes(kernel.sizes().begin() + 1, kernel.sizes().end());
     const double scale = volume(sizes);
-    const auto g = rfft_columns(to_columns(grads[0], sizes));
     torch::Tensor grad_x, grad_kernel;
+    if (torch::GradMode::is_enabled()) {  // create_graph: differentiable ops, for 2nd order
+      if (ctx->needs_input_grad(0)) grad_x = convolve_torch(grads[0], reversed(kernel));
+      if (ctx->needs_input_grad(1)) grad_kernel = correlate_torch(grads[0], x, sizes);
+      return {grad_x, grad_kernel};
+    }
+    const auto g = rfft_columns(to_columns(grads[0], sizes));
     if (ctx->needs_input_grad(0)) {
       grad_x = (from_columns(irfft_columns(g * kernel_spectrum(kernel).conj(), sizes), x) / scale)
                    .contiguous();

@@ -20,8 +20,9 @@ inline int64_t next_fast_fft_size(int64_t target) {
   }
 }
 
-/// Which FFT library fft_convolve uses: FFTW 3 when the build has it (1.9x pocketfft's
-/// throughput on the 2-core machine, BENCHMARKS.md), LibTorch's torch::fft (pocketfft) otherwise.
+/// Which FFT library fft_convolve uses: FFTW 3 when the build has it (2.3x faster than
+/// pocketfft on the Toeplitz mask's operand on the 2-core machine, BENCHMARKS.md), LibTorch's
+/// torch::fft (pocketfft) otherwise.
 enum class FftBackend { kDefault, kTorch, kFftw };
 
 /// Whether this build links FFTW 3 (CMake option TOPO_WITH_FFTW, libfftw3-dev).

@@ -141,6 +141,9 @@ bool has_spectral_blocks(const MaskContext& context, graph::Normalization normal
 }
 
 torch::Tensor spectral_mask_blocks(const SpectralBlocks& blocks, const torch::Tensor& f) {
+  // In f's dtype: U f(Λ) Uᵀ cancels terms of size max f, so float32 leaves ~1e-7·max f in every
+  // entry, as the float32 series does (its terms reach e^(t‖W‖) too). Float64 here made the
+  // main job's diffusion step 1.3x slower (BENCHMARKS.md).
   const auto options = f.options();
   const auto u = blocks.vectors.to(options);                             // [B, L, L]
   const auto left = blocks.left.to(options).unsqueeze(-1);               // [B, L, 1]

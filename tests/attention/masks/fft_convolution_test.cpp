@@ -107,6 +107,33 @@ TEST(FftConvolution, FftwBackwardMatchesFiniteDifferences) {
                       {1e-12, 1e-12});
 }
 
+TEST(FftConvolution, OneColumnWithoutPaddingKeepsItsLayout) {
+  // C = 1 and s = n: the padded copy keeps the strides of its size-1 axis, which the FFTW plan
+  // must not trust.
+  torch::manual_seed(3);
+  const auto x = torch::randn({2, 3, 5, 1}, torch::kDouble);
+  const auto kernel = torch::randn({3, 5}, torch::kDouble);
+  EXPECT_TENSOR_CLOSE(fft_convolve(x, kernel), direct_convolution(x, kernel), {1e-12, 1e-12});
+}
+
+TEST(FftConvolution, SecondDerivativesMatchTheTorchBackend) {
+  // With create_graph the FFTW path's backward runs on differentiable ops, so second-order
+  // terms (forces trained through a mask) are those of torch::fft.
+  torch::manual_seed(4);
+  const auto shape = shapes()[3];
+  const auto x0 = random_x(shape), kernel0 = random_kernel(shape);
+  const auto w = torch::randn_like(x0), w2 = torch::randn_like(x0);
+  const auto second = [&](FftBackend backend) {
+    const auto x = x0.clone().requires_grad_(), kernel = kernel0.clone().requires_grad_();
+    const auto y = fft_convolve(x, kernel, backend);
+    const auto gx = torch::autograd::grad({(y * w).sum()}, {x}, {}, true, true)[0];
+    return torch::autograd::grad({(gx * w2).sum()}, {kernel})[0];
+  };
+  const auto expected = second(FftBackend::kTorch);
+  EXPECT_GT(expected.abs().max().item<double>(), 0.1);
+  EXPECT_TENSOR_CLOSE(second(FftBackend::kDefault), expected, {1e-12, 1e-12});
+}
+
 TEST(FftConvolution, BadInputGivesClearErrors) {
   const auto x = torch::randn({1, 2, 8, 3});
   EXPECT_THROW_WITH(fft_convolve(x, torch::randn({3, 15})),
