@@ -33,6 +33,8 @@ class CachingCpuAllocator final : public c10::Allocator {
       data = c10::alloc_cpu(n);
       return {data, data, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     } else {
+      TORCH_CHECK(n <= SIZE_MAX - kRound, "topo::reuse_freed_memory's CPU allocator: cannot ",
+                  "allocate ", n, " bytes");
       const size_t wanted = (n + kRound - 1) / kRound * kRound;
       size_t size = wanted;
       {
@@ -138,8 +140,8 @@ class CachingCpuAllocator final : public c10::Allocator {
     size_t size;
   };
   mutable std::list<Cached> age_;  // cached blocks, least recently freed first
-  mutable std::multimap<size_t, std::list<Cached>::iterator>
-      free_;  // size → cached block       // size → cached block
+  // size → cached block
+  mutable std::multimap<size_t, std::list<Cached>::iterator> free_;
   mutable std::unordered_map<void*, size_t> live_;  // large blocks in use → size
   mutable size_t cached_ = 0;
   size_t limit_ = 0;

@@ -16,6 +16,43 @@ torch::Tensor per_head(const torch::Tensor& values, const torch::Tensor& x) {
   return values.to(x.scalar_type()).reshape({-1, 1, 1});
 }
 
+/// I_0(z) … I_K(z), modified Bessel functions of the first kind, for z [H] (float64,
+/// differentiable in z) by their power series Σ_m (z/2)^(2m+k) / (m! (m+k)!), which for |z| ≤ 40
+/// has converged to double precision by m = 120.
+torch::Tensor bessel_i(const torch::Tensor& z, int64_t terms) {
+  constexpr int64_t kSeries = 120;
+  auto exponents = torch::empty({terms + 1, kSeries}, torch::kDouble);
+  auto coefficients = torch::empty({terms + 1, kSeries}, torch::kDouble);
+  auto e = exponents.accessor<double, 2>();
+  auto c = coefficients.accessor<double, 2>();
+  for (int64_t k = 0; k <= terms; ++k) {
+    for (int64_t m = 0; m < kSeries; ++m) {
+      e[k][m] = double(2 * m + k);
+      c[k][m] = std::exp(-std::lgamma(double(m + 1)) - std::lgamma(double(m + k + 1)));
+    }
+  }
+  // Integral exponents: pow is exact in sign for negative z (I_k(−z) = (−1)^k I_k(z)).
+  const auto half = (z.to(torch::kDouble) / 2.0).reshape({-1, 1, 1});
+  return (torch::pow(half, exponents.to(z.device())) * coefficients.to(z.device())).sum(-1);
+}
+
+/// The number of Chebyshev terms K after which exp(z·X)x, X symmetric with spectrum in [−1, 1],
+/// errs by at most `tolerance` relative to its result: the tail 2·Σ_{k>K} I_k(|z|) bounds the
+/// error in the 2-norm and ‖exp(zX)x‖ ≥ e^(−|z|)‖x‖.
+int64_t chebyshev_terms(double z, double tolerance) {
+  const int64_t most = static_cast<int64_t>(std::ceil(z)) + 80;
+  const auto values = bessel_i(torch::tensor({z}, torch::kDouble), most)[0];
+  const auto* i = values.data_ptr<double>();
+  double tail = 0;
+  int64_t k = most;
+  const double allowed = tolerance * std::exp(-z) / 2.0;
+  while (k > 1 && tail + i[k] <= allowed) tail += i[k--];
+  return k;
+}
+
+/// |z| up to which diffusion uses the Chebyshev expansion (the power series of bessel_i holds).
+constexpr double kChebyshevLimit = 40.0;
+
 }  // namespace
 
 torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
@@ -40,6 +77,28 @@ torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const t
     const auto flat = v.detach().flatten(1);
     return spectral ? flat.norm(2, 1) : flat.abs().amax(1);
   };
+  if (w.norm_bound > 0 && bound > 0 && scale <= kChebyshevLimit) {
+    // W is symmetric (the symmetric normalisation of an undirected graph, or its Laplacian) with
+    // spectrum in [−β, β]: exp(tW) = I_0(tβ) + 2 Σ_k I_k(tβ) T_k(W/β) (Chebyshev; Abramowitz &
+    // Stegun 9.6.34) needs, a priori, 10 products at tβ = 2 and 24 at 8 where the scaled Taylor
+    // series may need 20 and 80 (its a-posteriori stop often ends sooner; BENCHMARKS.md), and
+    // no norms of the terms. T_0 x = x, T_1 x = Xx, T_{k+1} x = 2X T_k x − T_{k−1} x.
+    const int64_t terms = chebyshev_terms(scale, tolerance);
+    const auto coefficients = bessel_i(t.reshape({-1}) * bound, terms).to(batched.scalar_type());
+    const auto c = [&](int64_t k) {
+      return per_head(coefficients.select(1, k) * (k == 0 ? 1.0 : 2.0), batched);
+    };
+    auto previous = batched;
+    auto current = w.apply(batched) / bound;
+    auto sum = c(0) * previous + c(1) * current;
+    for (int64_t k = 2; k <= terms; ++k) {
+      auto next = 2.0 * w.apply(current) / bound - previous;
+      sum = sum + c(k) * next;
+      previous = std::move(current);
+      current = std::move(next);
+    }
+    return x.dim() == 2 ? sum.squeeze(0) : sum;
+  }
   const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(scale)));
   const double ratio = scale / static_cast<double>(steps);  // ≤ 1
   const auto scaled_t = per_head(t.reshape({-1}), batched) / static_cast<double>(steps);
@@ -61,6 +120,9 @@ torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const t
 
 int64_t diffusion_products(const SparseOperator& w, double t_max, double tolerance) {
   const double scale = std::abs(t_max) * w.norm_estimate();
+  if (w.norm_bound > 0 && scale > 0 && scale <= kChebyshevLimit) {
+    return chebyshev_terms(scale, tolerance);
+  }
   const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(scale)));
   const double ratio = scale / static_cast<double>(steps);
   double term = 1.0;

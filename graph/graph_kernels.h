@@ -13,11 +13,15 @@
 namespace topo::graph {
 
 /// exp(t·W)·x: the solution at time t of dx/dt = W x (W = −L gives the heat equation). `x`
-/// [N, C] or [H, N, C]; `t` a scalar tensor or [H] (one time per head). Truncated Taylor
-/// series with scaling: exp(tW) = (exp(tW/s))^s with |t|·w.norm_estimate()/s ≤ 1, each factor
-/// summed until the rest of the series is bounded by `tolerance` relative to the running sum
-/// (per head, in that norm: with the spectral bound the Frobenius norm, so single entries may
-/// err by up to √(N·C) times more). Differentiable in `t` and `x`.
+/// [N, C] or [H, N, C]; `t` a scalar tensor or [H] (one time per head). For a W known to be
+/// symmetric (w.norm_bound > 0: the symmetric normalisation of an undirected graph, or its
+/// Laplacian) with |t|·β ≤ 40, β = w.norm_estimate(): the Chebyshev expansion
+/// exp(tW) = I_0(tβ) + 2 Σ_k I_k(tβ) T_k(W/β), truncated where its tail is below `tolerance`
+/// relative to the result (a priori, in the 2-norm of each column). Otherwise a truncated Taylor
+/// series with scaling: exp(tW) = (exp(tW/s))^s with |t|·β/s ≤ 1, each factor summed until the
+/// rest of the series is bounded by `tolerance` relative to the running sum (per head, in the
+/// norm β bounds: with the spectral bound the Frobenius norm, so single entries may err by up
+/// to √(N·C) times more). Differentiable in `t` and `x`.
 torch::Tensor diffusion(const SparseOperator& w, const torch::Tensor& t, const torch::Tensor& x,
                         double tolerance = 1e-10);
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
 /// The Markov-process (diffusion) mask M = exp(t_h·W) on (batches of) graphs, with a learnable
-/// time per head, applied by a scaled Taylor series of sparse products without forming the
-/// N×N kernel (Choromanski et al., ICML 2022, section 4). W is the graph's normalised
-/// adjacency over the padded tokens (graph b fills the first n_b tokens of batch element b;
-/// padding tokens are isolated). On small undirected graphs exact dense attention per graph, with
-/// exp(t_h W_b) from W_b's eigenvectors (computed once per batch), is cheaper; the operator
-/// chooses per batch (issue 16, `algorithm`).
+/// time per head, applied by a series of sparse products (Chebyshev or scaled Taylor,
+/// graph::diffusion) without forming the N×N kernel (Choromanski et al., ICML 2022, section 4).
+/// W is the graph's normalised adjacency over the padded tokens (graph b fills the first n_b
+/// tokens of batch element b; padding tokens are isolated). On small undirected graphs exact
+/// dense attention per graph, with exp(t_h W_b) from W_b's eigenvectors (computed once per
+/// batch), is cheaper; the operator chooses per batch (issue 16, `algorithm`).
 #pragma once
 
 #include <torch/arg.h>
@@ -24,7 +24,7 @@ struct DiffusionMaskOptions {
   /// Initial diffusion time t (M = exp(tW) ≥ 0 for t ≥ 0).
   TORCH_ARG(double, time) = 1.0;
   TORCH_ARG(graph::Normalization, normalization) = graph::Normalization::kSymmetric;
-  /// Relative truncation error of the Taylor series (1e-6 is plenty for training; tests of
+  /// Relative truncation error of the series (1e-6 is plenty for training; tests of
   /// exactness use 1e-12).
   TORCH_ARG(double, tolerance) = 1e-6;
   /// The series (Alg. 1), dense attention per graph from the eigendecomposition, or the cheaper

@@ -80,7 +80,7 @@ struct Fftw<float> {
   static void execute_c2r(Plan p, Complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
   static void threads(int n) { fftwf_plan_with_nthreads(n); }
   static void destroy(Plan p) { fftwf_destroy_plan(p); }
-  static void init() { fftwf_init_threads(); }
+  static bool init() { return fftwf_init_threads() != 0; }
 };
 template <>
 struct Fftw<double> {
@@ -99,7 +99,7 @@ struct Fftw<double> {
   static void execute_c2r(Plan p, Complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
   static void threads(int n) { fftw_plan_with_nthreads(n); }
   static void destroy(Plan p) { fftw_destroy_plan(p); }
-  static void init() { fftw_init_threads(); }
+  static bool init() { return fftw_init_threads() != 0; }
 };
 
 /// One real transform over the last d axes of contiguous [B, H, C, s_1..s_d] tensors (the
@@ -138,8 +138,8 @@ void transform(const torch::Tensor& real, const torch::Tensor& spectrum, bool fo
   // (shapes vary with the batch's length and the last channel block), which must not happen
   // while another thread executes one. The transforms themselves run on FFTW's threads.
   std::lock_guard<std::mutex> lock(mutex);
-  static const bool initialised = (F::init(), true);
-  (void)initialised;
+  static const bool initialised = F::init();
+  TORCH_CHECK(initialised, "fft_convolve: FFTW could not start its threads");
   const int threads = topo::num_threads();
   const std::tuple<bool, int, std::vector<int64_t>, int64_t, int64_t> key{
       forward, threads, real.sizes().vec(), alignment(r), alignment(c)};
@@ -193,7 +193,7 @@ torch::Tensor rfft_columns(const torch::Tensor& real) {
 
 /// The inverse of rfft_columns to [B, H, C, `sizes`..], unnormalised; consumes `spectrum`.
 torch::Tensor irfft_columns(torch::Tensor spectrum, const std::vector<int64_t>& sizes) {
-  spectrum = spectrum.contiguous();
+  spectrum = spectrum.resolve_conj().resolve_neg().contiguous();  // data_ptr ignores those bits
   auto shape = spectrum.sizes().vec();
   for (size_t axis = 0; axis < sizes.size(); ++axis) shape[3 + axis] = sizes[axis];
   auto real =

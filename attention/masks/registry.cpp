@@ -193,7 +193,7 @@ std::vector<MaskInfo> build_registry() {
        "M = exp(t_h W): Markov-process (heat) kernel, learned time per head",
        MaskInput::kGraph,
        {{"time", 1.0, "initial diffusion time", 0.0, {}, {}},
-        {"tolerance", 1e-6, "relative truncation error of the Taylor series", 1e-15, 0.5, {}},
+        {"tolerance", 1e-6, "relative truncation error of the series", 1e-15, 0.5, {}},
         normalization_setting(),
         algorithm_setting()},
        [](int64_t heads, const MaskSettings& s) {

@@ -157,7 +157,8 @@ bool dense_blocks_are_cheaper(int64_t batch, int64_t heads, int64_t length, int6
                               int64_t value_dim, int64_t arcs, double products, bool decomposed) {
   // Units: one multiply-add of the dense path's GEMMs (~0.06 ns here, forward and backward).
   // Measured by topo_bench_graph's BM_DiffusionAlgorithms (BENCHMARKS.md, 2-core machine):
-  // sparse_matmul costs ~1 ns per arc and channel (16 units), the elementwise passes over the
+  // the series costs ~1 ns per arc, channel and product, forward and backward together (16
+  // units; the forward alone ~0.4 ns at 16k nodes), the elementwise passes over the
   // L×L blocks (Hadamard product, masks, their gradients) an allowance of 16 units per element,
   // and float64 eigh 0.18 ns per L³ at L = 1024 and 0.6 ns at L = 150 (~10 units).
   constexpr double kSparse = 16, kElementwise = 16, kEigh = 10;

@@ -256,6 +256,31 @@ TEST(GraphKernels, DiffusionOnAHubIsScaledByTheSpectralBound) {
   }
 }
 
+// Symmetric W: the Chebyshev expansion, a priori about half the sparse products of the Taylor
+// series at tβ = 2, for either sign of t; beyond |t|β = 40 the Taylor series takes over.
+TEST(GraphKernels, DiffusionBySymmetricOperatorsUsesTheChebyshevExpansion) {
+  const auto g = random_graph(25, 0.2, 7);
+  const auto symmetric = adjacency_operator(g, Normalization::kSymmetric);
+  const auto random_walk = adjacency_operator(g, Normalization::kRandomWalk);
+  const int64_t chebyshev = diffusion_products(symmetric, 2.0, 1e-6);
+  const int64_t taylor = diffusion_products(random_walk, 2.0, 1e-6);
+  EXPECT_LE(chebyshev, 11);
+  EXPECT_GE(taylor, 2 * chebyshev - 2) << chebyshev << " vs " << taylor;
+  const auto x = torch::randn({3, g.num_nodes(), 4}, torch::kDouble);
+  for (const double tolerance : {1e-6, 1e-12}) {
+    const auto t = torch::tensor({-2.5, 0.0, 2.0}, torch::kDouble);
+    const auto expected =
+        torch::matmul(torch::linalg_matrix_exp(t.view({3, 1, 1}) * symmetric.dense()), x);
+    const auto error = (diffusion(symmetric, t, x, tolerance) - expected).flatten(1).norm(2, 1);
+    EXPECT_TRUE((error <= tolerance * expected.flatten(1).norm(2, 1)).all().item<bool>())
+        << "tolerance " << tolerance << ": errors " << error;
+  }
+  const auto t = torch::tensor(45.0, torch::kDouble);  // |t|β > 40: the Taylor series
+  const auto expected = torch::matmul(torch::linalg_matrix_exp(45.0 * symmetric.dense()), x[0]);
+  EXPECT_TENSOR_CLOSE(diffusion(symmetric, t, x[0], 1e-12) / expected.abs().max(),
+                      expected / expected.abs().max(), {1e-9, 1e-9});
+}
+
 TEST(GraphKernels, RandomWalkKernelAndRegularisedLaplacian) {
   const auto g = random_graph(15, 0.3, 5);
   const auto u = adjacency_operator(g);
