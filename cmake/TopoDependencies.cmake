@@ -24,7 +24,7 @@ if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(TOPO_TORCH_HAS_CUDA ON)
 endif()
 
-# FFTW 3 (optional, private to topo::attention): the Toeplitz masks' FFTs, 2.3x faster than
+# FFTW 3 (optional, private to topo::attention): the Toeplitz masks' FFTs, 2.2x faster than
 # pocketfft on the masks' operand here (BENCHMARKS.md, topo_bench_fft). Both precisions, OpenMP
 # threads.
 set(TOPO_HAS_FFTW OFF)

@@ -41,6 +41,8 @@ torch::Tensor convolve_torch(const torch::Tensor& x, const torch::Tensor& kernel
                    x);
 }
 
+#ifdef TOPO_HAS_FFTW
+
 /// k'[m] = k[−m mod s] along every grid axis: the kernel of the adjoint (a correlation).
 torch::Tensor reversed(const torch::Tensor& kernel) {
   auto k = kernel;
@@ -57,8 +59,6 @@ torch::Tensor correlate_torch(const torch::Tensor& g, const torch::Tensor& x,
   for (size_t a = 0; a < dims.size(); ++a) kernel_dims[a] = dims[a] - 1;
   return torch::fft::irfftn(product.sum(0).sum(-1), sizes, kernel_dims);
 }
-
-#ifdef TOPO_HAS_FFTW
 
 /// FFTW's two precisions behind one interface.
 template <typename T>

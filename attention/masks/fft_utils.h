@@ -20,7 +20,7 @@ inline int64_t next_fast_fft_size(int64_t target) {
   }
 }
 
-/// Which FFT library fft_convolve uses: FFTW 3 when the build has it (2.3x faster than
+/// Which FFT library fft_convolve uses: FFTW 3 when the build has it (2.2x faster than
 /// pocketfft on the Toeplitz mask's operand on the 2-core machine, BENCHMARKS.md), LibTorch's
 /// torch::fft (pocketfft) otherwise.
 enum class FftBackend { kDefault, kTorch, kFftw };

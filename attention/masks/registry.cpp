@@ -188,22 +188,22 @@ std::vector<MaskInfo> build_registry() {
                MaskInput::kGraph,
                {},
                [](int64_t, const MaskSettings&) { return AdjacencyMask().ptr(); }});
-  r.push_back(
-      {"diffusion",
-       "M = exp(t_h W): Markov-process (heat) kernel, learned time per head",
-       MaskInput::kGraph,
-       {{"time", 1.0, "initial diffusion time", 0.0, {}, {}},
-        {"tolerance", 1e-6, "relative truncation error of the series", 1e-15, 0.5, {}},
-        normalization_setting(),
-        algorithm_setting()},
-       [](int64_t heads, const MaskSettings& s) {
-         return DiffusionMask(DiffusionMaskOptions(heads)
-                                  .time(s.real("time"))
-                                  .tolerance(s.real("tolerance"))
-                                  .normalization(normalization_from_string(s.text("normalization")))
-                                  .algorithm(graph_mask_algorithm_from_string(s.text("algorithm"))))
-             .ptr();
-       }});
+  r.push_back({"diffusion",
+               "M = exp(t_h W): Markov-process (heat) kernel, learned time per head",
+               MaskInput::kGraph,
+               {{"time", 1.0, "initial diffusion time", 0.0, {}, {}},
+                {"tolerance", 1e-6, "relative truncation error of the series", 1e-15, 0.5, {}},
+                normalization_setting(),
+                algorithm_setting()},
+               [](int64_t heads, const MaskSettings& s) {
+                 return DiffusionMask(
+                            DiffusionMaskOptions(heads)
+                                .time(s.real("time"))
+                                .tolerance(s.real("tolerance"))
+                                .normalization(normalization_from_string(s.text("normalization")))
+                                .algorithm(graph_mask_algorithm_from_string(s.text("algorithm"))))
+                     .ptr();
+               }});
   r.push_back({"random-walk",
                "M = sum_k alpha_hk W^k: p-step random-walk kernel, learned alpha",
                MaskInput::kGraph,
