@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // GraphAttentionLayer inside user-defined GNNs, in PyTorch Geometric's (x, edge_index, batch)
-// convention: the user's own message-passing layers (GCN on Cora, GINE on MUTAG) around
+// convention: the user's own message-passing layers (GCN on Cora, GINE on MUTAG) with
 // graph-masked linear attention (adjacency mask on Cora, diffusion mask on MUTAG by default).
 //   custom_gnn cora <cora.content[.gz]> <cora.cites> [--seeds N]   node classification; split:
-//       20 seeded training nodes per class (140), 500 validation, 1,000 test; N seeds (5)
-//   custom_gnn mutag <TU folder with MUTAG_*.txt>                  graph classification, 10-fold
-// Both take --mask SPEC (repeatable; a graph mask of `topoformer masks`) or --mask none (the
-// user's layers alone: the ablation's baseline), and print the majority-class baseline.
+//       20 seeded training nodes per class (140), 500 validation, 1,000 test; N seeds (5);
+//       GCN → attention → GCN
+//   custom_gnn mutag <TU folder with MUTAG_*.txt>                  graph classification, 10-fold;
+//       3 GINE layers, attention beside each (GPS); --arrangement stacked puts it between them
+// Both take --hidden N, --epochs N, --mask SPEC (repeatable; a graph mask of `topoformer masks`)
+// or --mask none (the user's layers alone: the ablation's baseline), and print the settings that
+// ran and the majority-class baseline beside the accuracy. Results: BENCHMARKS.md.
 #include <torch/torch.h>
 
 #include <cmath>
@@ -59,9 +62,12 @@ struct NodeClassifierImpl : torch::nn::Module {
                                     0.3)))),
         last(register_module("last", GcnConv(hidden, classes))),
         dropout(dropout) {}
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index) {
+  /// `graph`: the one graph made once by models::make_graph_batch (full-batch training sees the
+  /// same structure every epoch, so the masks' per-batch structure is computed once per run).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& edge_index,
+                        const models::GraphBatch& graph) {
     auto h = torch::relu(first(torch::dropout(x, dropout, is_training()), edge_index));
-    if (attention) h = attention(torch::dropout(h, dropout, is_training()), edge_index);
+    if (attention) h = attention->forward_batch(torch::dropout(h, dropout, is_training()), graph);
     return last(torch::dropout(h, dropout, is_training()), edge_index);
   }
   // Declared (so built and initialised) in the order of the layers, as the Python example.
@@ -94,40 +100,56 @@ struct GineConvImpl : torch::nn::Module {
 };
 TORCH_MODULE(GineConv);
 
-/// Graph classifier: GINE → graph-masked attention → GINE, every layer sum-pooled per graph
-/// (molecule size is informative on MUTAG) and concatenated; without masks the GINE layers alone.
+/// Graph classifier: `layers` GINE layers with graph-masked attention either stacked between
+/// them (GINE → attention → GINE → …) or, with `parallel`, beside each of them as in GPS
+/// (Rampášek et al. 2022: h ← GINE(h) + Attention(h), the attention block's own residual and MLP
+/// included); every layer's output sum-pooled per graph (molecule size is informative on MUTAG)
+/// and concatenated. Without masks the GINE layers alone.
 struct GraphClassifierImpl : torch::nn::Module {
   GraphClassifierImpl(int64_t in, int64_t edge_dim, int64_t hidden, int64_t classes, double dropout,
-                      const std::vector<attention::MaskSpec>& masks)
+                      const std::vector<attention::MaskSpec>& masks, int64_t layers, bool parallel)
       : input(register_module("input", torch::nn::Linear(in, hidden))),
-        gine1(register_module("gine1", GineConv(hidden, edge_dim))),
-        attention(
-            masks.empty()
-                ? nullptr
-                : register_module("attention",
-                                  models::GraphAttentionLayer(
-                                      models::GraphAttentionLayerOptions(hidden, 4).masks(masks)))),
-        gine2(register_module("gine2", GineConv(hidden, edge_dim))),
-        output(register_module("output",
-                               torch::nn::Linear((masks.empty() ? 3 : 4) * hidden, classes))),
-        dropout(dropout) {}
+        parallel(parallel),
+        dropout(dropout) {
+    // Registered in the order of the layers (built and initialised so), as the Python example.
+    for (int64_t l = 0; l < layers; ++l) {
+      gine.push_back(register_module("gine" + std::to_string(l + 1), GineConv(hidden, edge_dim)));
+      if (!masks.empty() && (parallel || l + 1 < layers))
+        attention.push_back(register_module(
+            "attention" + std::to_string(l + 1),
+            models::GraphAttentionLayer(
+                models::GraphAttentionLayerOptions(hidden, 4).masks(masks).layer_id(l))));
+    }
+    const int64_t pooled = 1 + layers + (parallel ? 0 : static_cast<int64_t>(attention.size()));
+    output = register_module("output", torch::nn::Linear(pooled * hidden, classes));
+  }
   torch::Tensor forward(const datasets::Batch& b) {
-    std::vector<torch::Tensor> layers{input(b.data.x)};
-    layers.push_back(gine1(layers.back(), b.data.edge_index, b.data.edge_attr));
-    if (attention) layers.push_back(attention(layers.back(), b.data.edge_index, b.batch));
-    layers.push_back(gine2(layers.back(), b.data.edge_index, b.data.edge_attr));
+    std::vector<torch::Tensor> outputs{input(b.data.x)};
+    // One structure for every attention layer (the masks' per-batch cache).
+    const auto graphs = attention.empty()
+                            ? models::GraphBatch{}
+                            : models::make_graph_batch(outputs[0], b.data.edge_index, b.batch);
+    for (size_t l = 0; l < gine.size(); ++l) {
+      const auto& h = outputs.back();
+      auto local = gine[l](h, b.data.edge_index, b.data.edge_attr);
+      if (parallel && !attention.empty()) {
+        outputs.push_back(local + attention[l]->forward_batch(h, graphs));
+        continue;
+      }
+      outputs.push_back(local);
+      if (l < attention.size()) outputs.push_back(attention[l]->forward_batch(local, graphs));
+    }
     std::vector<torch::Tensor> pooled;
-    for (const auto& h : layers)
+    for (const auto& h : outputs)
       pooled.push_back(
           torch::zeros({b.num_graphs, h.size(1)}, h.options()).index_add(0, b.batch, h));
     return output(torch::dropout(torch::cat(pooled, 1), dropout, is_training()));
   }
-  // In the order of the layers (built and initialised so), as the Python example.
   torch::nn::Linear input;
-  GineConv gine1;
-  models::GraphAttentionLayer attention;
-  GineConv gine2;
-  torch::nn::Linear output;
+  std::vector<GineConv> gine;
+  std::vector<models::GraphAttentionLayer> attention;
+  torch::nn::Linear output{nullptr};
+  bool parallel;
   double dropout;
 };
 TORCH_MODULE(GraphClassifier);
@@ -140,6 +162,10 @@ double accuracy(const torch::Tensor& logits, const torch::Tensor& y) {
 struct Options {
   std::vector<attention::MaskSpec> masks;  ///< empty: the user's layers alone
   int seeds = 5;                           ///< Cora: runs averaged
+  int hidden = 0;                          ///< 0: the task's default (Cora 128, MUTAG 64)
+  int epochs = 0;                          ///< 0: the task's default (Cora 200, MUTAG 100)
+  int layers = 3;                          ///< MUTAG: GINE layers
+  bool parallel = true;                    ///< MUTAG: attention beside each GINE layer (GPS)
 };
 
 /// Accuracy of always predicting the training nodes' most frequent class (node labels of one
@@ -174,24 +200,27 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   const auto x = g.x / g.x.sum(1, true).clamp_min(1);  // row-normalised bag of words
   // Citations are directed (citing → cited); message passing uses them both ways.
   const auto edges = graph::Graph(g.edge_index, {}, g.x.size(0)).edge_index();
+  const int hidden = options.hidden > 0 ? options.hidden : 128;
+  const auto graph = models::make_graph_batch(torch::empty({g.x.size(0), 0}), edges);
+  const int epochs = options.epochs > 0 ? options.epochs : 200;
   std::vector<double> results;
   for (int run = 0; run < runs; ++run) {
     torch::manual_seed(run);
-    NodeClassifier model(g.x.size(1), 128, data.num_classes, 0.7, options.masks);
+    NodeClassifier model(g.x.size(1), hidden, data.num_classes, 0.7, options.masks);
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(1e-2).weight_decay(5e-2));
     double best_val = 0, test_at_best = 0;
-    for (int epoch = 0; epoch < 200; ++epoch) {
+    for (int epoch = 0; epoch < epochs; ++epoch) {
       model->train();
       optimizer.zero_grad();
-      const auto logits = model->forward(x, edges);
+      const auto logits = model->forward(x, edges, graph);
       torch::nn::functional::cross_entropy(logits.index_select(0, train_idx),
                                            g.y.index_select(0, train_idx))
           .backward();
       optimizer.step();
       model->eval();
       torch::NoGradGuard guard;
-      const auto eval_logits = model->forward(x, edges);
+      const auto eval_logits = model->forward(x, edges, graph);
       const double val =
           accuracy(eval_logits.index_select(0, val_idx), g.y.index_select(0, val_idx));
       if (val > best_val) {  // model selection on validation only
@@ -206,9 +235,9 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   }
   const auto t = torch::tensor(results, torch::kDouble);
   std::printf(
-      "Cora, attention mask %s: test accuracy %.4f ± %.4f (mean ± std over %d seeds; "
-      "140/500/1000 seeded split); majority-class baseline %.4f\n",
-      describe(options.masks).c_str(), t.mean().item<double>(),
+      "Cora, attention mask %s (hidden %d, %d epochs): test accuracy %.4f ± %.4f (mean ± std "
+      "over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
+      describe(options.masks).c_str(), hidden, epochs, t.mean().item<double>(),
       runs > 1 ? t.std().item<double>() : 0.0, runs,
       majority_baseline(g.y.index_select(0, train_idx), g.y.index_select(0, test_idx),
                         data.num_classes));
@@ -219,14 +248,15 @@ int mutag(const std::string& folder, const Options& options) {
   const auto data = datasets::read_tu_dataset(folder, "MUTAG");
   double sum = 0, baseline = 0;
   const auto folds = datasets::k_fold(static_cast<int64_t>(data.samples.size()), 10, 0);
+  const int hidden = options.hidden > 0 ? options.hidden : 64;
+  const int epochs = options.epochs > 0 ? options.epochs : 100;
   for (size_t f = 0; f < folds.size(); ++f) {
     const auto train = datasets::select(data.samples, folds[f].first),
                test = datasets::select(data.samples, folds[f].second);
     torch::manual_seed(f);
-    GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), 32,
-                          data.num_classes, 0.5, options.masks);
+    GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), hidden,
+                          data.num_classes, 0.5, options.masks, options.layers, options.parallel);
     const double lr = 1e-2;
-    const int epochs = 100;
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(lr).weight_decay(1e-2));
     datasets::DataLoaderOptions lo;
@@ -256,9 +286,13 @@ int mutag(const std::string& folder, const Options& options) {
     baseline += training::majority_class_accuracy(train, test);
   }
   std::printf(
-      "MUTAG, attention mask %s: 10-fold cross-validated accuracy %.4f; majority-class "
-      "baseline %.4f\n",
-      describe(options.masks).c_str(), sum / folds.size(), baseline / folds.size());
+      "MUTAG, attention mask %s (%s, %d GINE layers, hidden %d, %d epochs): 10-fold "
+      "cross-validated accuracy %.4f; majority-class baseline %.4f\n",
+      describe(options.masks).c_str(),
+      options.masks.empty() ? "no attention"
+      : options.parallel    ? "parallel"
+                            : "stacked",
+      options.layers, hidden, epochs, sum / folds.size(), baseline / folds.size());
   return 0;
 }
 
@@ -269,8 +303,11 @@ int main(int argc, char** argv) try {
   const int files = task == "cora" ? 2 : 1;
   if ((task != "cora" && task != "mutag") || argc < 2 + files) {
     std::fprintf(stderr,
-                 "usage: custom_gnn cora <content> <cites> [--seeds N] [--mask SPEC|none]...\n"
-                 "       custom_gnn mutag <folder> [--mask SPEC|none]...\n"
+                 "usage: custom_gnn cora <content> <cites> [--seeds N] [--hidden N] [--epochs N]\n"
+                 "           [--mask SPEC|none]...\n"
+                 "       custom_gnn mutag <folder> [--hidden N] [--epochs N] [--layers N]\n"
+                 "           [--arrangement parallel|stacked]\n"
+                 "           [--mask SPEC|none]...\n"
                  "SPEC: a graph mask of `topoformer masks`, e.g. diffusion:time=2\n");
     return 2;
   }
@@ -294,14 +331,30 @@ int main(int argc, char** argv) try {
       options.seeds = count("runs", flag);
       continue;
     }
-    if (flag != "--mask" && !(flag == "--seeds" && task == "cora"))
-      throw std::invalid_argument(
-          "custom_gnn " + task + ": unknown option " + flag +
-          (task == "cora" ? " (expected --seeds or --mask)" : " (expected --mask)"));
+    const bool known = flag == "--mask" || flag == "--hidden" || flag == "--epochs" ||
+                       (flag == "--seeds" && task == "cora") ||
+                       ((flag == "--layers" || flag == "--arrangement") && task == "mutag");
+    if (!known)
+      throw std::invalid_argument("custom_gnn " + task + ": unknown option " + flag +
+                                  (task == "cora"
+                                       ? " (expected --mask, --hidden, --epochs or --seeds)"
+                                       : " (expected --mask, --hidden, --epochs, "
+                                         "--layers or --arrangement)"));
     if (i + 1 >= argc) throw std::invalid_argument("custom_gnn: " + flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--seeds") {
       options.seeds = count("--seeds", value);
+    } else if (flag == "--hidden") {
+      options.hidden = count("--hidden", value);
+    } else if (flag == "--epochs") {
+      options.epochs = count("--epochs", value);
+    } else if (flag == "--arrangement") {
+      if (value != "parallel" && value != "stacked")
+        throw std::invalid_argument(
+            "custom_gnn mutag: --arrangement must be parallel or stacked, got \"" + value + "\"");
+      options.parallel = value == "parallel";
+    } else if (flag == "--layers") {
+      options.layers = count("--layers", value);
     } else {
       masks_given = true;
       if (value == "none")
@@ -312,6 +365,11 @@ int main(int argc, char** argv) try {
         throw std::invalid_argument("custom_gnn: --mask none cannot be combined with other masks");
     }
   }
+  if (task == "mutag" && !options.parallel && options.layers < 2 && !(masks_given && none))
+    throw std::invalid_argument(
+        "custom_gnn mutag: stacked attention sits between GINE layers: --layers must be >= 2 "
+        "(or give --arrangement parallel or --mask none), got " +
+        std::to_string(options.layers));
   if (!masks_given) options.masks = {{task == "cora" ? "adjacency" : "diffusion", {}}};
   return task == "cora" ? cora(argv[2], argv[3], options) : mutag(argv[2], options);
 } catch (const std::exception& e) {

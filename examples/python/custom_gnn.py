@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """topoformer's GraphAttentionLayer inside user-defined GNNs written in plain PyTorch, in
 PyTorch Geometric's (x, edge_index, batch) convention: the user's own GCN (Cora) or GINE
-(MUTAG) layers around graph-masked linear attention (adjacency mask on Cora, diffusion mask on
-MUTAG). The Python port of examples/custom_gnn (same models, splits and schedules).
+(MUTAG) layers with graph-masked linear attention (adjacency mask between the GCN layers on
+Cora, diffusion mask beside each GINE layer on MUTAG). The Python port of examples/custom_gnn (same models, splits and schedules).
 
     PYTHONPATH=build/python /usr/bin/python3 examples/python/custom_gnn.py cora [runs]
     PYTHONPATH=build/python /usr/bin/python3 examples/python/custom_gnn.py mutag
@@ -68,22 +68,26 @@ class GineConv(torch.nn.Module):
 
 
 class GraphClassifier(torch.nn.Module):
-    """GINE -> diffusion-masked attention exp(t_h W) -> GINE, every layer sum-pooled."""
+    """3 GINE layers, each with diffusion-masked attention exp(t_h W) beside it as in GPS
+    (h <- GINE(h) + Attention(h)); every layer sum-pooled."""
 
-    def __init__(self, inputs, edge_dim, hidden, classes, dropout):
+    def __init__(self, inputs, edge_dim, hidden, classes, dropout, layers=3):
         super().__init__()
         self.input = torch.nn.Linear(inputs, hidden)
-        self.gine1 = GineConv(hidden, edge_dim)
-        self.attention = GraphAttentionLayer(hidden, 4, mask="diffusion")
-        self.gine2 = GineConv(hidden, edge_dim)
-        self.output = torch.nn.Linear(4 * hidden, classes)
+        self.gine = torch.nn.ModuleList()
+        self.attention = torch.nn.ModuleList()
+        for _ in range(layers):  # built (so initialised) in the order of the layers
+            self.gine.append(GineConv(hidden, edge_dim))
+            self.attention.append(GraphAttentionLayer(hidden, 4, mask="diffusion"))
+        self.output = torch.nn.Linear((1 + layers) * hidden, classes)
         self.dropout = dropout
 
     def forward(self, b):
         layers = [self.input(b["x"])]
-        layers.append(self.gine1(layers[-1], b["edge_index"], b["edge_attr"]))
-        layers.append(self.attention(layers[-1], b["edge_index"], b["batch"]))
-        layers.append(self.gine2(layers[-1], b["edge_index"], b["edge_attr"]))
+        for gine, attention in zip(self.gine, self.attention):
+            h = layers[-1]
+            layers.append(gine(h, b["edge_index"], b["edge_attr"]) +
+                          attention(h, b["edge_index"], b["batch"]))
         graphs = int(b["batch"].max()) + 1
         pooled = [torch.zeros(graphs, h.shape[1]).index_add_(0, b["batch"], h) for h in layers]
         return self.output(torch.nn.functional.dropout(torch.cat(pooled, 1), self.dropout,
@@ -149,7 +153,7 @@ def mutag():
         test = [samples[i] for i in perm[begin:end].tolist()]
         train = [samples[i] for i in torch.cat([perm[:begin], perm[end:]]).tolist()]
         torch.manual_seed(fold)
-        model = GraphClassifier(samples[0]["x"].shape[1], samples[0]["edge_attr"].shape[1], 32,
+        model = GraphClassifier(samples[0]["x"].shape[1], samples[0]["edge_attr"].shape[1], 64,
                                 data["num_classes"], 0.5)
         lr, epochs = 1e-2, 100
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
