@@ -92,10 +92,10 @@ void print_test(const TaskRun& run, const training::Evaluation& test, const std:
     if (baseline != run.extra_baselines.end())
       extra += c10::str(" (baseline ", baseline->second, ")");
   }
-  // The task's baseline right beside its metric (with forces, the extras carry the energy's).
-  std::printf("test %s: %.4f%s%s (%lld samples), test loss %.4f%s\n", run.metric.c_str(),
-              test.metric, run.baseline ? c10::str(" (baseline ", *run.baseline, ")").c_str() : "",
-              extra.c_str(), (long long)test.count, test.loss, suffix.c_str());
+  std::printf("test %s: %.4f%s (%lld samples%s), test loss %.4f%s\n", run.metric.c_str(),
+              test.metric, extra.c_str(), (long long)test.count,
+              run.baseline ? c10::str("; baseline ", *run.baseline).c_str() : "", test.loss,
+              suffix.c_str());
 }
 
 /// <out>/config.json as (settings, recorded), with `overrides` applied on top.
