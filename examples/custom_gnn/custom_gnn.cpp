@@ -365,7 +365,7 @@ int main(int argc, char** argv) try {
         throw std::invalid_argument("custom_gnn: --mask none cannot be combined with other masks");
     }
   }
-  if (task == "mutag" && !options.parallel && options.layers < 2 && !(masks_given && none))
+  if (task == "mutag" && !options.parallel && options.layers < 2 && !none)
     throw std::invalid_argument(
         "custom_gnn mutag: stacked attention sits between GINE layers: --layers must be >= 2 "
         "(or give --arrangement parallel or --mask none), got " +

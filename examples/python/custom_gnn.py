@@ -3,7 +3,8 @@
 """topoformer's GraphAttentionLayer inside user-defined GNNs written in plain PyTorch, in
 PyTorch Geometric's (x, edge_index, batch) convention: the user's own GCN (Cora) or GINE
 (MUTAG) layers with graph-masked linear attention (adjacency mask between the GCN layers on
-Cora, diffusion mask beside each GINE layer on MUTAG). The Python port of examples/custom_gnn (same models, splits and schedules).
+Cora, diffusion mask beside each GINE layer on MUTAG). The Python port of examples/custom_gnn
+(same models, splits and schedules).
 
     PYTHONPATH=build/python /usr/bin/python3 examples/python/custom_gnn.py cora [runs]
     PYTHONPATH=build/python /usr/bin/python3 examples/python/custom_gnn.py mutag
