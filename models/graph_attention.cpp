@@ -46,6 +46,7 @@ void GraphAttentionLayerImpl::reset() {
                        .feature_map(o.feature_map())
                        .num_features(o.num_features())
                        .dropout(o.dropout())
+                       .mlp_ratio(o.mlp_ratio())
                        .layer_id(o.layer_id())
                        .masks(model_masks(o.masks(), "GraphAttentionLayer",
                                           {attention::MaskInput::kGraph}, 0, o.feature_map()))));

@@ -97,12 +97,16 @@ void TransformerBlockImpl::reset() {
   const auto& o = options;
   TOPO_CHECK_ARG(o.num_heads() >= 1 && o.embed_dim() % o.num_heads() == 0, "TransformerBlock",
                  "embed_dim", c10::str("a multiple of num_heads = ", o.num_heads()), o.embed_dim());
+  TOPO_CHECK_ARG(o.mlp_ratio() >= 0, "TransformerBlock", "mlp_ratio", ">= 0 (0: no MLP)",
+                 o.mlp_ratio());
   TOPO_CHECK_ARG(!(o.combiner() && !o.masks().empty()), "TransformerBlock", "masks",
                  "empty with Combiner attention", c10::str(o.masks().size(), " masks"));
   norm1 =
       register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
-  norm2 =
-      register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
+  if (o.mlp_ratio() > 0) {  // registered first, as always: parameters() keep their order
+    norm2 = register_module("norm2",
+                            torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
+  }
   std::vector<std::shared_ptr<attention::MaskImpl>> masks;
   for (const auto& spec : o.masks())
     masks.push_back(attention::make_mask(spec.name, o.num_heads(), spec.settings));
@@ -115,11 +119,13 @@ void TransformerBlockImpl::reset() {
                                                       .redraw_interval(o.redraw_interval())
                                                       .layer_id(o.layer_id()))
                                      .masks(masks)));
-  mlp = register_module(
-      "mlp",
-      torch::nn::Sequential(torch::nn::Linear(o.embed_dim(), o.mlp_ratio() * o.embed_dim()),
-                            torch::nn::GELU(), torch::nn::Dropout(o.dropout()),
-                            torch::nn::Linear(o.mlp_ratio() * o.embed_dim(), o.embed_dim())));
+  if (o.mlp_ratio() > 0) {
+    mlp = register_module(
+        "mlp",
+        torch::nn::Sequential(torch::nn::Linear(o.embed_dim(), o.mlp_ratio() * o.embed_dim()),
+                              torch::nn::GELU(), torch::nn::Dropout(o.dropout()),
+                              torch::nn::Linear(o.mlp_ratio() * o.embed_dim(), o.embed_dim())));
+  }
   dropout = register_module("dropout", torch::nn::Dropout(o.dropout()));
 }
 
@@ -139,6 +145,7 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x,
                                                                 .key_padding_mask(key_padding_mask))
                             : self_attn->attend(q, k, v, key_padding_mask, {}, context);
   auto y = x + dropout(self_attn->merge(attended));
+  if (!mlp) return y;
   return y + dropout(mlp->forward(norm2(y)));
 }
 

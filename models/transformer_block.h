@@ -35,7 +35,8 @@ struct TransformerBlockOptions {
       : embed_dim_(embed_dim), num_heads_(num_heads) {}
   TORCH_ARG(int64_t, embed_dim);
   TORCH_ARG(int64_t, num_heads);
-  /// Hidden width of the MLP as a multiple of embed_dim.
+  /// Hidden width of the MLP as a multiple of embed_dim; 0: no MLP (and no second norm), the
+  /// block is x + attention(norm(x)) — fewer parameters where labels are few (Cora's 140).
   TORCH_ARG(int64_t, mlp_ratio) = 2;
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(attention::FeatureMapKind, feature_map) = attention::FeatureMapKind::kSoftmaxPositive;
@@ -62,9 +63,9 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
                         const attention::MaskContext* context = nullptr);
 
   TransformerBlockOptions options;
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};  ///< norm2: null with mlp_ratio 0
   attention::LinearAttention self_attn{nullptr};
-  torch::nn::Sequential mlp{nullptr};
+  torch::nn::Sequential mlp{nullptr};  ///< null with mlp_ratio 0
   torch::nn::Dropout dropout{nullptr};
 };
 TORCH_MODULE(TransformerBlock);

@@ -8,8 +8,9 @@
 //   custom_gnn mutag <TU folder with MUTAG_*.txt>                  graph classification, 10-fold;
 //       3 GINE layers, attention beside each (GPS); --arrangement stacked puts it between them
 // Both take --hidden N, --epochs N, --mask SPEC (repeatable; a graph mask of `topoformer masks`)
-// or --mask none (the user's layers alone: the ablation's baseline), and print the settings that
-// ran and the majority-class baseline beside the accuracy. Results: BENCHMARKS.md.
+// or --mask none (the user's layers alone: the ablation's baseline), --mlp-ratio N (the attention
+// block's MLP width / hidden; 0: attention only), and print the settings that ran and the
+// majority-class baseline beside the accuracy. Results: BENCHMARKS.md.
 #include <torch/torch.h>
 
 #include <cmath>
@@ -51,15 +52,15 @@ TORCH_MODULE(GcnConv);
 /// user's two GCN layers alone, the ablation's baseline.
 struct NodeClassifierImpl : torch::nn::Module {
   NodeClassifierImpl(int64_t in, int64_t hidden, int64_t classes, double dropout,
-                     const std::vector<attention::MaskSpec>& masks)
+                     const std::vector<attention::MaskSpec>& masks, int64_t mlp_ratio)
       : first(register_module("first", GcnConv(in, hidden))),
-        attention(masks.empty()
-                      ? nullptr
-                      : register_module(
-                            "attention",
-                            models::GraphAttentionLayer(
-                                models::GraphAttentionLayerOptions(hidden, 4).masks(masks).dropout(
-                                    0.3)))),
+        attention(masks.empty() ? nullptr
+                                : register_module("attention",
+                                                  models::GraphAttentionLayer(
+                                                      models::GraphAttentionLayerOptions(hidden, 4)
+                                                          .masks(masks)
+                                                          .dropout(0.3)
+                                                          .mlp_ratio(mlp_ratio)))),
         last(register_module("last", GcnConv(hidden, classes))),
         dropout(dropout) {}
   /// `graph`: the one graph made once by models::make_graph_batch (full-batch training sees the
@@ -107,7 +108,8 @@ TORCH_MODULE(GineConv);
 /// and concatenated. Without masks the GINE layers alone.
 struct GraphClassifierImpl : torch::nn::Module {
   GraphClassifierImpl(int64_t in, int64_t edge_dim, int64_t hidden, int64_t classes, double dropout,
-                      const std::vector<attention::MaskSpec>& masks, int64_t layers, bool parallel)
+                      const std::vector<attention::MaskSpec>& masks, int64_t layers, bool parallel,
+                      int64_t mlp_ratio)
       : input(register_module("input", torch::nn::Linear(in, hidden))),
         parallel(parallel),
         dropout(dropout) {
@@ -117,8 +119,10 @@ struct GraphClassifierImpl : torch::nn::Module {
       if (!masks.empty() && (parallel || l + 1 < layers))
         attention.push_back(register_module(
             "attention" + std::to_string(l + 1),
-            models::GraphAttentionLayer(
-                models::GraphAttentionLayerOptions(hidden, 4).masks(masks).layer_id(l))));
+            models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4)
+                                            .masks(masks)
+                                            .mlp_ratio(mlp_ratio)
+                                            .layer_id(l))));
     }
     const int64_t pooled = 1 + layers + (parallel ? 0 : static_cast<int64_t>(attention.size()));
     output = register_module("output", torch::nn::Linear(pooled * hidden, classes));
@@ -166,6 +170,7 @@ struct Options {
   int epochs = 0;                          ///< 0: the task's default (Cora 200, MUTAG 100)
   int layers = 3;                          ///< MUTAG: GINE layers
   bool parallel = true;                    ///< MUTAG: attention beside each GINE layer (GPS)
+  int mlp_ratio = 2;                       ///< the attention block's MLP width / hidden (0: none)
 };
 
 /// Accuracy of always predicting the training nodes' most frequent class (node labels of one
@@ -206,7 +211,8 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   std::vector<double> results;
   for (int run = 0; run < runs; ++run) {
     torch::manual_seed(run);
-    NodeClassifier model(g.x.size(1), hidden, data.num_classes, 0.7, options.masks);
+    NodeClassifier model(g.x.size(1), hidden, data.num_classes, 0.7, options.masks,
+                         options.mlp_ratio);
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(1e-2).weight_decay(5e-2));
     double best_val = 0, test_at_best = 0;
@@ -235,9 +241,9 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   }
   const auto t = torch::tensor(results, torch::kDouble);
   std::printf(
-      "Cora, attention mask %s (hidden %d, %d epochs): test accuracy %.4f ± %.4f (mean ± std "
-      "over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
-      describe(options.masks).c_str(), hidden, epochs, t.mean().item<double>(),
+      "Cora, attention mask %s (hidden %d, MLP ratio %d, %d epochs): test accuracy %.4f ± %.4f "
+      "(mean ± std over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
+      describe(options.masks).c_str(), hidden, options.mlp_ratio, epochs, t.mean().item<double>(),
       runs > 1 ? t.std().item<double>() : 0.0, runs,
       majority_baseline(g.y.index_select(0, train_idx), g.y.index_select(0, test_idx),
                         data.num_classes));
@@ -255,7 +261,8 @@ int mutag(const std::string& folder, const Options& options) {
                test = datasets::select(data.samples, folds[f].second);
     torch::manual_seed(f);
     GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), hidden,
-                          data.num_classes, 0.5, options.masks, options.layers, options.parallel);
+                          data.num_classes, 0.5, options.masks, options.layers, options.parallel,
+                          options.mlp_ratio);
     const double lr = 1e-2;
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(lr).weight_decay(1e-2));
@@ -286,13 +293,14 @@ int mutag(const std::string& folder, const Options& options) {
     baseline += training::majority_class_accuracy(train, test);
   }
   std::printf(
-      "MUTAG, attention mask %s (%s, %d GINE layers, hidden %d, %d epochs): 10-fold "
-      "cross-validated accuracy %.4f; majority-class baseline %.4f\n",
+      "MUTAG, attention mask %s (%s, %d GINE layers, hidden %d, MLP ratio %d, %d epochs): "
+      "10-fold cross-validated accuracy %.4f; majority-class baseline %.4f\n",
       describe(options.masks).c_str(),
       options.masks.empty() ? "no attention"
       : options.parallel    ? "parallel"
                             : "stacked",
-      options.layers, hidden, epochs, sum / folds.size(), baseline / folds.size());
+      options.layers, hidden, options.mlp_ratio, epochs, sum / folds.size(),
+      baseline / folds.size());
   return 0;
 }
 
@@ -304,25 +312,25 @@ int main(int argc, char** argv) try {
   if ((task != "cora" && task != "mutag") || argc < 2 + files) {
     std::fprintf(stderr,
                  "usage: custom_gnn cora <content> <cites> [--seeds N] [--hidden N] [--epochs N]\n"
-                 "           [--mask SPEC|none]...\n"
+                 "           [--mlp-ratio N] [--mask SPEC|none]...\n"
                  "       custom_gnn mutag <folder> [--hidden N] [--epochs N] [--layers N]\n"
-                 "           [--arrangement parallel|stacked]\n"
+                 "           [--arrangement parallel|stacked] [--mlp-ratio N]\n"
                  "           [--mask SPEC|none]...\n"
                  "SPEC: a graph mask of `topoformer masks`, e.g. diffusion:time=2\n");
     return 2;
   }
   Options options;
   bool masks_given = false, none = false;
-  const auto count = [](const std::string& flag, const std::string& text) {
+  const auto count = [](const std::string& flag, const std::string& text, int least = 1) {
     size_t used = 0;
     int value = 0;
     try {
       value = std::stoi(text, &used);
     } catch (const std::logic_error&) {
     }
-    if (used != text.size() || value < 1)
-      throw std::invalid_argument("custom_gnn: " + flag + " must be a whole number >= 1, got \"" +
-                                  text + "\"");
+    if (used != text.size() || value < least)
+      throw std::invalid_argument("custom_gnn: " + flag + " must be a whole number >= " +
+                                  std::to_string(least) + ", got \"" + text + "\"");
     return value;
   };
   for (int i = 2 + files; i < argc; ++i) {
@@ -332,13 +340,14 @@ int main(int argc, char** argv) try {
       continue;
     }
     const bool known = flag == "--mask" || flag == "--hidden" || flag == "--epochs" ||
-                       (flag == "--seeds" && task == "cora") ||
+                       flag == "--mlp-ratio" || (flag == "--seeds" && task == "cora") ||
                        ((flag == "--layers" || flag == "--arrangement") && task == "mutag");
     if (!known)
       throw std::invalid_argument("custom_gnn " + task + ": unknown option " + flag +
                                   (task == "cora"
-                                       ? " (expected --mask, --hidden, --epochs or --seeds)"
-                                       : " (expected --mask, --hidden, --epochs, "
+                                       ? " (expected --mask, --hidden, --epochs, --mlp-ratio or "
+                                         "--seeds)"
+                                       : " (expected --mask, --hidden, --epochs, --mlp-ratio, "
                                          "--layers or --arrangement)"));
     if (i + 1 >= argc) throw std::invalid_argument("custom_gnn: " + flag + " needs a value");
     const std::string value = argv[++i];
@@ -353,6 +362,8 @@ int main(int argc, char** argv) try {
         throw std::invalid_argument(
             "custom_gnn mutag: --arrangement must be parallel or stacked, got \"" + value + "\"");
       options.parallel = value == "parallel";
+    } else if (flag == "--mlp-ratio") {
+      options.mlp_ratio = count("--mlp-ratio", value, 0);
     } else if (flag == "--layers") {
       options.layers = count("--layers", value);
     } else {

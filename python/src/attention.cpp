@@ -292,7 +292,7 @@ void bind_attention(py::module_& m) {
   m.def(
       "make_graph_attention_layer",
       [](int64_t embed_dim, int64_t num_heads, const Masks& masks, const std::string& feature_map,
-         int64_t num_features, double dropout, int64_t layer_id) {
+         int64_t num_features, double dropout, int64_t mlp_ratio, int64_t layer_id) {
         return std::static_pointer_cast<torch::nn::Module>(
             std::make_shared<models::GraphAttentionLayerImpl>(
                 models::GraphAttentionLayerOptions(embed_dim, num_heads)
@@ -300,10 +300,11 @@ void bind_attention(py::module_& m) {
                     .feature_map(models::feature_map_kind_from_string(feature_map))
                     .num_features(num_features)
                     .dropout(dropout)
+                    .mlp_ratio(mlp_ratio)
                     .layer_id(layer_id)));
       },
       py::arg("embed_dim"), py::arg("num_heads"), py::arg("masks"), py::arg("feature_map"),
-      py::arg("num_features"), py::arg("dropout"), py::arg("layer_id"));
+      py::arg("num_features"), py::arg("dropout"), py::arg("mlp_ratio"), py::arg("layer_id"));
   m.def(
       "graph_attention_layer_forward",
       [](torch::nn::Module& module, const torch::Tensor& x, const torch::Tensor& edge_index,

@@ -96,16 +96,17 @@ class GraphAttentionLayer(CppModule):
     """A graph-masked linear attention block (pre-norm attention + MLP, residual) that drops
     into a PyTorch Geometric model: ``forward(x, edge_index, batch=None, edge_weight=None)``
     with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the graph: diffusion (default),
-    random-walk, grf, adjacency, spanning-tree, tree-function."""
+    random-walk, grf, adjacency, spanning-tree, tree-function. ``mlp_ratio=0`` drops the MLP
+    (attention only: x + Attention(x)), a lighter layer where labels are few."""
 
     def __init__(self, embed_dim, num_heads, mask="diffusion", *, feature_map="elu",
-                 num_features=32, dropout=0.0, layer_id=0, **settings):
+                 num_features=32, dropout=0.0, mlp_ratio=2, layer_id=0, **settings):
         specs = _mask_specs("GraphAttentionLayer", mask, settings)
         cpp = _C.make_graph_attention_layer(embed_dim, num_heads, specs, feature_map,
-                                            num_features, dropout, layer_id)
+                                            num_features, dropout, mlp_ratio, layer_id)
         super().__init__(cpp, embed_dim, num_heads, mask, feature_map=feature_map,
-                         num_features=num_features, dropout=dropout, layer_id=layer_id,
-                         **settings)
+                         num_features=num_features, dropout=dropout, mlp_ratio=mlp_ratio,
+                         layer_id=layer_id, **settings)
 
     def forward(self, x, edge_index, batch=None, edge_weight=None):
         self._sync()

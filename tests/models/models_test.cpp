@@ -9,6 +9,7 @@
 #include "attention/masks/registry.h"
 #include "datasets/batching.h"
 #include "geometry/farthest_point_sampling.h"
+#include "geometry/point_cloud.h"
 #include "models/graph_attention.h"
 #include "models/molecular_transformer.h"
 #include "models/point_cloud_classifier.h"
@@ -311,6 +312,40 @@ TEST(GraphAttentionLayer, EveryMaskOnAGraphBatchIsPermutationEquivariantAndTrain
   }
   GraphTransformer model(GraphTransformerOptions(8, 3).embed_dim(16).num_heads(2).num_layers(2));
   EXPECT_EQ(model(x, edges, batch).sizes(), (std::vector<int64_t>{2, 3}));
+}
+
+TEST(GraphAttentionLayer, MlpRatioZeroIsAttentionWithItsResidualOnly) {
+  torch::manual_seed(12);
+  const auto edges = torch::tensor({{0, 1, 2, 3}, {1, 2, 3, 4}});
+  const auto x = torch::randn({5, 8});
+  GraphAttentionLayer full(GraphAttentionLayerOptions(8, 2));
+  GraphAttentionLayer light(GraphAttentionLayerOptions(8, 2).mlp_ratio(0));
+  const auto count = [](const torch::nn::Module& m) {
+    int64_t n = 0;
+    for (const auto& p : m.parameters()) n += p.numel();
+    return n;
+  };
+  // The MLP (8→16→8 with biases) and its norm are gone; the attention is the same.
+  EXPECT_EQ(count(*full) - count(*light), (8 * 16 + 16) + (16 * 8 + 8) + 2 * 8);
+  EXPECT_FALSE(light->block->mlp);
+  EXPECT_FALSE(light->block->norm2);
+  // Same attention weights → the light layer's output is the full one's before its MLP step.
+  torch::NoGradGuard no_grad;
+  for (const auto& p : light->named_parameters())
+    p.value().copy_(full->named_parameters()[p.key()]);
+  const auto graphs = make_graph_batch(x, edges);
+  auto context = graphs.context;
+  const auto [padded, padding] = geometry::to_padded(x, graphs.batch, 1);
+  auto block = full->block;
+  const auto h = block->norm1(padded);
+  const auto [q, k, v] = block->self_attn->project(h, h, h);
+  const auto y =
+      padded + block->self_attn->merge(block->self_attn->attend(q, k, v, padding, {}, &context));
+  EXPECT_TENSOR_CLOSE(light(x, edges), y.squeeze(0), {1e-5, 1e-6});
+  EXPECT_TENSOR_CLOSE(full(x, edges), (y + block->mlp->forward(block->norm2(y))).squeeze(0),
+                      {1e-5, 1e-6});
+  EXPECT_THROW_WITH(GraphAttentionLayer(GraphAttentionLayerOptions(8, 2).mlp_ratio(-1)),
+                    "TransformerBlock: `mlp_ratio` must be >= 0 (0: no MLP), got -1");
 }
 
 }  // namespace

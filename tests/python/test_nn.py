@@ -58,6 +58,27 @@ def test_state_dict_round_trip_double_and_deepcopy():
         a(x.double())
 
 
+def test_graph_layer_mlp_ratio_zero_drops_the_mlp():
+    torch.manual_seed(3)
+    full = GraphAttentionLayer(8, 2, mask="adjacency")
+    light = GraphAttentionLayer(8, 2, mask="adjacency", mlp_ratio=0)
+    full_names, light_names = dict(full.named_parameters()), dict(light.named_parameters())
+    assert any(n.startswith("block.mlp.") for n in full_names)
+    assert set(light_names) == {n for n in full_names
+                                if not n.startswith(("block.mlp.", "block.norm2."))}
+    assert light._init_args[1]["mlp_ratio"] == 0  # what a deepcopy or pickle rebuilds
+    with torch.no_grad():  # the same attention weights: only the MLP step differs
+        for name, p in light_names.items():
+            p.copy_(full_names[name])
+    x = torch.randn(7, 8)
+    edge_index, batch = small_graph()
+    assert not torch.allclose(light(x, edge_index, batch), full(x, edge_index, batch))
+    with torch.no_grad():
+        full_names["block.mlp.3.weight"].zero_()
+        full_names["block.mlp.3.bias"].zero_()
+    torch.testing.assert_close(light(x, edge_index, batch), full(x, edge_index, batch))
+
+
 def test_module_gradients_equal_finite_differences():
     layer = GraphAttentionLayer(4, 2, mask="random-walk", steps=2).double()
     edge_index, batch = small_graph()
