@@ -40,6 +40,8 @@ GraphAttentionLayerImpl::GraphAttentionLayerImpl(const GraphAttentionLayerOption
 
 void GraphAttentionLayerImpl::reset() {
   const auto& o = options;
+  TOPO_CHECK_ARG(o.mlp_ratio() >= 0, "GraphAttentionLayer", "mlp_ratio", ">= 0 (0: no MLP)",
+                 o.mlp_ratio());
   block = register_module(
       "block", TransformerBlock(
                    TransformerBlockOptions(o.embed_dim(), o.num_heads())

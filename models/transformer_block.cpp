@@ -103,7 +103,9 @@ void TransformerBlockImpl::reset() {
                  "empty with Combiner attention", c10::str(o.masks().size(), " masks"));
   norm1 =
       register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
-  if (o.mlp_ratio() > 0) {  // registered first, as always: parameters() keep their order
+  // Registered before self_attn as before, so blocks with an MLP keep their parameter order
+  // (checkpoints, optimizer state).
+  if (o.mlp_ratio() > 0) {
     norm2 = register_module("norm2",
                             torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
   }

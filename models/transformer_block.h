@@ -36,7 +36,7 @@ struct TransformerBlockOptions {
   TORCH_ARG(int64_t, embed_dim);
   TORCH_ARG(int64_t, num_heads);
   /// Hidden width of the MLP as a multiple of embed_dim; 0: no MLP (and no second norm), the
-  /// block is x + attention(norm(x)) — fewer parameters where labels are few (Cora's 140).
+  /// block is x + Attention(LayerNorm(x)).
   TORCH_ARG(int64_t, mlp_ratio) = 2;
   TORCH_ARG(double, dropout) = 0.0;
   TORCH_ARG(attention::FeatureMapKind, feature_map) = attention::FeatureMapKind::kSoftmaxPositive;

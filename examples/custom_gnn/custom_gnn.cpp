@@ -170,7 +170,8 @@ struct Options {
   int epochs = 0;                          ///< 0: the task's default (Cora 200, MUTAG 100)
   int layers = 3;                          ///< MUTAG: GINE layers
   bool parallel = true;                    ///< MUTAG: attention beside each GINE layer (GPS)
-  int mlp_ratio = 2;                       ///< the attention block's MLP width / hidden (0: none)
+  /// The attention block's MLP width / hidden (0: none).
+  int mlp_ratio = static_cast<int>(models::GraphAttentionLayerOptions(1, 1).mlp_ratio());
 };
 
 /// Accuracy of always predicting the training nodes' most frequent class (node labels of one
@@ -186,6 +187,11 @@ std::string describe(const std::vector<attention::MaskSpec>& masks) {
   std::string text;
   for (const auto& m : masks) text += (text.empty() ? "" : " + ") + attention::to_string(m);
   return text.empty() ? "none (the user's layers alone)" : text;
+}
+
+/// ", MLP ratio N" when there is an attention layer, else nothing.
+std::string describe_mlp(const std::vector<attention::MaskSpec>& masks, int mlp_ratio) {
+  return masks.empty() ? "" : ", MLP ratio " + std::to_string(mlp_ratio);
 }
 
 int cora(const std::string& content, const std::string& cites, const Options& options) {
@@ -241,9 +247,10 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   }
   const auto t = torch::tensor(results, torch::kDouble);
   std::printf(
-      "Cora, attention mask %s (hidden %d, MLP ratio %d, %d epochs): test accuracy %.4f ± %.4f "
-      "(mean ± std over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
-      describe(options.masks).c_str(), hidden, options.mlp_ratio, epochs, t.mean().item<double>(),
+      "Cora, attention mask %s (hidden %d%s, %d epochs): test accuracy %.4f ± %.4f (mean ± std "
+      "over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
+      describe(options.masks).c_str(), hidden,
+      describe_mlp(options.masks, options.mlp_ratio).c_str(), epochs, t.mean().item<double>(),
       runs > 1 ? t.std().item<double>() : 0.0, runs,
       majority_baseline(g.y.index_select(0, train_idx), g.y.index_select(0, test_idx),
                         data.num_classes));
@@ -293,14 +300,14 @@ int mutag(const std::string& folder, const Options& options) {
     baseline += training::majority_class_accuracy(train, test);
   }
   std::printf(
-      "MUTAG, attention mask %s (%s, %d GINE layers, hidden %d, MLP ratio %d, %d epochs): "
+      "MUTAG, attention mask %s (%s, %d GINE layers, hidden %d%s, %d epochs): "
       "10-fold cross-validated accuracy %.4f; majority-class baseline %.4f\n",
       describe(options.masks).c_str(),
       options.masks.empty() ? "no attention"
       : options.parallel    ? "parallel"
                             : "stacked",
-      options.layers, hidden, options.mlp_ratio, epochs, sum / folds.size(),
-      baseline / folds.size());
+      options.layers, hidden, describe_mlp(options.masks, options.mlp_ratio).c_str(), epochs,
+      sum / folds.size(), baseline / folds.size());
   return 0;
 }
 
@@ -320,7 +327,7 @@ int main(int argc, char** argv) try {
     return 2;
   }
   Options options;
-  bool masks_given = false, none = false;
+  bool masks_given = false, none = false, mlp_given = false;
   const auto count = [](const std::string& flag, const std::string& text, int least = 1) {
     size_t used = 0;
     int value = 0;
@@ -364,6 +371,7 @@ int main(int argc, char** argv) try {
       options.parallel = value == "parallel";
     } else if (flag == "--mlp-ratio") {
       options.mlp_ratio = count("--mlp-ratio", value, 0);
+      mlp_given = true;
     } else if (flag == "--layers") {
       options.layers = count("--layers", value);
     } else {
@@ -381,6 +389,9 @@ int main(int argc, char** argv) try {
         "custom_gnn mutag: stacked attention sits between GINE layers: --layers must be >= 2 "
         "(or give --arrangement parallel or --mask none), got " +
         std::to_string(options.layers));
+  if (none && mlp_given)
+    throw std::invalid_argument(
+        "custom_gnn: --mlp-ratio sets the attention layer, which --mask none removes");
   if (!masks_given) options.masks = {{task == "cora" ? "adjacency" : "diffusion", {}}};
   return task == "cora" ? cora(argv[2], argv[3], options) : mutag(argv[2], options);
 } catch (const std::exception& e) {

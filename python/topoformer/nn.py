@@ -96,8 +96,8 @@ class GraphAttentionLayer(CppModule):
     """A graph-masked linear attention block (pre-norm attention + MLP, residual) that drops
     into a PyTorch Geometric model: ``forward(x, edge_index, batch=None, edge_weight=None)``
     with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the graph: diffusion (default),
-    random-walk, grf, adjacency, spanning-tree, tree-function. ``mlp_ratio=0`` drops the MLP
-    (attention only: x + Attention(x)), a lighter layer where labels are few."""
+    random-walk, grf, adjacency, spanning-tree, tree-function. ``mlp_ratio=0`` drops the MLP:
+    x + Attention(LayerNorm(x))."""
 
     def __init__(self, embed_dim, num_heads, mask="diffusion", *, feature_map="elu",
                  num_features=32, dropout=0.0, mlp_ratio=2, layer_id=0, **settings):
@@ -117,7 +117,8 @@ class GraphAttentionLayer(CppModule):
 class PointCloudBlock(CppModule):
     """A transformer block over points with masks over their positions (flt: learned spectral
     RPE, local-rpe) or a given graph (e.g. ``knn_graph``): ``forward(x, pos, batch=None,
-    edge_index=None)`` with ``x`` [N, embed_dim], ``pos`` [N, pos_dim] → [N, embed_dim]."""
+    edge_index=None)`` with ``x`` [N, embed_dim], ``pos`` [N, pos_dim] → [N, embed_dim].
+    ``mlp_ratio``: the MLP's width over embed_dim (0: no MLP)."""
 
     def __init__(self, embed_dim, num_heads, mask="flt", *, pos_dim=3, feature_map="softmax",
                  num_features=64, dropout=0.0, mlp_ratio=2, layer_id=0, **settings):

@@ -345,7 +345,9 @@ TEST(GraphAttentionLayer, MlpRatioZeroIsAttentionWithItsResidualOnly) {
   EXPECT_TENSOR_CLOSE(full(x, edges), (y + block->mlp->forward(block->norm2(y))).squeeze(0),
                       {1e-5, 1e-6});
   EXPECT_THROW_WITH(GraphAttentionLayer(GraphAttentionLayerOptions(8, 2).mlp_ratio(-1)),
-                    "TransformerBlock: `mlp_ratio` must be >= 0 (0: no MLP), got -1");
+                    "GraphAttentionLayer: `mlp_ratio` must be >= 0 (0: no MLP), got -1");
+  EXPECT_THROW_WITH(TransformerBlock(TransformerBlockOptions(8, 2).mlp_ratio(-2)),
+                    "TransformerBlock: `mlp_ratio` must be >= 0 (0: no MLP), got -2");
 }
 
 }  // namespace

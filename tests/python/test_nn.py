@@ -66,7 +66,6 @@ def test_graph_layer_mlp_ratio_zero_drops_the_mlp():
     assert any(n.startswith("block.mlp.") for n in full_names)
     assert set(light_names) == {n for n in full_names
                                 if not n.startswith(("block.mlp.", "block.norm2."))}
-    assert light._init_args[1]["mlp_ratio"] == 0  # what a deepcopy or pickle rebuilds
     with torch.no_grad():  # the same attention weights: only the MLP step differs
         for name, p in light_names.items():
             p.copy_(full_names[name])
@@ -77,6 +76,11 @@ def test_graph_layer_mlp_ratio_zero_drops_the_mlp():
         full_names["block.mlp.3.weight"].zero_()
         full_names["block.mlp.3.bias"].zero_()
     torch.testing.assert_close(light(x, edge_index, batch), full(x, edge_index, batch))
+    twin = copy.deepcopy(light)  # rebuilt from the constructor's arguments: still no MLP
+    assert set(dict(twin.named_parameters())) == set(light_names)
+    torch.testing.assert_close(twin(x, edge_index, batch), light(x, edge_index, batch))
+    with pytest.raises(ValueError, match="GraphAttentionLayer: `mlp_ratio` must be >= 0"):
+        GraphAttentionLayer(8, 2, mlp_ratio=-1)
 
 
 def test_module_gradients_equal_finite_differences():
