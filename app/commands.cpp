@@ -87,9 +87,9 @@ training::TrainerOptions trainer_options(const RunConfig& c, const TaskRun& run)
 /// "test accuracy: 0.9725 (baseline 0.1205); 2000 samples, test loss 0.1602<suffix>": every
 /// metric followed by its own baseline (the main one's, then each extra metric's).
 void print_test(const TaskRun& run, const training::Evaluation& test, const std::string& suffix) {
-  char main[32];
-  std::snprintf(main, sizeof(main), "%.4f", test.metric);
-  std::string metrics = c10::str("test ", run.metric, ": ", main);
+  char shown[32];
+  std::snprintf(shown, sizeof(shown), "%.4f", test.metric);
+  std::string metrics = c10::str("test ", run.metric, ": ", shown);
   if (run.baseline) metrics += c10::str(" (baseline ", *run.baseline, ")");
   for (const auto& [name, value] : test.extra) {
     metrics += c10::str(", ", name, ": ", value);
