@@ -45,10 +45,12 @@ class NodeClassifier(torch.nn.Module):
         self.last = GcnConv(hidden, classes)
         self.dropout = dropout
 
-    def forward(self, x, edge_index):
+    def forward(self, x, edge_index, graphs):
+        """``graphs``: the graph made once by make_graph_batch (full-batch training sees the
+        same structure every epoch, so the mask's structure is computed once per run)."""
         drop = lambda h: torch.nn.functional.dropout(h, self.dropout, self.training)  # noqa: E731
         h = torch.relu(self.first(drop(x), edge_index))
-        h = self.attention(drop(h), edge_index)
+        h = self.attention(drop(h), graph=graphs)
         return self.last(drop(h), edge_index)
 
 
@@ -85,10 +87,11 @@ class GraphClassifier(torch.nn.Module):
 
     def forward(self, b):
         layers = [self.input(b["x"])]
+        # One structure for every attention layer (the masks' per-batch cache).
+        graphs = topoformer.functional.make_graph_batch(layers[0], b["edge_index"], b["batch"])
         for gine, attention in zip(self.gine, self.attention):
             h = layers[-1]
-            layers.append(gine(h, b["edge_index"], b["edge_attr"]) +
-                          attention(h, b["edge_index"], b["batch"]))
+            layers.append(gine(h, b["edge_index"], b["edge_attr"]) + attention(h, graph=graphs))
         graphs = int(b["batch"].max()) + 1
         pooled = [torch.zeros(graphs, h.shape[1]).index_add_(0, b["batch"], h) for h in layers]
         return self.output(torch.nn.functional.dropout(torch.cat(pooled, 1), self.dropout,
@@ -118,6 +121,7 @@ def cora(runs):
     # Citations are directed (citing -> cited); message passing uses them both ways.
     edges, _ = topoformer.functional.graph_operator(g["edge_index"], x.shape[0],
                                                     normalization="none")
+    graphs = topoformer.functional.make_graph_batch(torch.empty(x.shape[0], 0), edges)
     results = []
     for run in range(runs):
         torch.manual_seed(run)
@@ -127,11 +131,12 @@ def cora(runs):
         for _ in range(200):
             model.train()
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x, edges)[train], g["y"][train]).backward()
+            logits = model(x, edges, graphs)
+            torch.nn.functional.cross_entropy(logits[train], g["y"][train]).backward()
             optimizer.step()
             model.eval()
             with torch.no_grad():
-                logits = model(x, edges)
+                logits = model(x, edges, graphs)
             val_acc = accuracy(logits[val], g["y"][val])
             if val_acc > best_val:  # model selection on validation only
                 best_val, test_at_best = val_acc, accuracy(logits[test], g["y"][test])

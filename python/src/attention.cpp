@@ -314,6 +314,36 @@ void bind_attention(py::module_& m) {
       },
       py::arg("module"), py::arg("x"), py::arg("edge_index"), py::arg("batch") = py::none(),
       py::arg("edge_weight") = py::none());
+  // One batch of graphs made once and shared by several layers (and epochs, when the graphs do
+  // not change): the masks' structure (operators, eigendecompositions, walks) is then computed
+  // once, as models::make_graph_batch does for C++ models.
+  py::class_<models::GraphBatch>(m, "GraphBatch", py::module_local(),
+                                 "Graphs in the padded token layout with their masks' structure "
+                                 "cache; made by make_graph_batch")
+      .def_property_readonly("batch", [](const models::GraphBatch& g) { return g.batch; })
+      .def_property_readonly("num_graphs",
+                             [](const models::GraphBatch& g) { return g.context.batch_size; })
+      .def_property_readonly("max_nodes",
+                             [](const models::GraphBatch& g) { return g.context.length; })
+      .def("__repr__", [](const models::GraphBatch& g) {
+        return c10::str("GraphBatch(num_graphs=", g.context.batch_size,
+                        ", max_nodes=", g.context.length, ", nodes=", g.batch.size(0), ")");
+      });
+  m.def(
+      "make_graph_batch",
+      [](const torch::Tensor& x, const torch::Tensor& edge_index, const OT& batch,
+         const OT& edge_weight) {
+        return models::make_graph_batch(x, edge_index, value_or_undefined(batch),
+                                        value_or_undefined(edge_weight));
+      },
+      py::arg("x"), py::arg("edge_index"), py::arg("batch") = py::none(),
+      py::arg("edge_weight") = py::none());
+  m.def(
+      "graph_attention_layer_forward_batch",
+      [](torch::nn::Module& module, const torch::Tensor& x, const models::GraphBatch& graph) {
+        return dynamic_cast<models::GraphAttentionLayerImpl&>(module).forward_batch(x, graph);
+      },
+      py::arg("module"), py::arg("x"), py::arg("graph"));
 
   m.def(
       "make_transformer_block",

@@ -7,7 +7,9 @@ ICML 2022). Masks: ``mask_names``, ``mask_info``, ``describe_masks`` (build them
 ``topoformer.nn.Mask``). Point clouds: ``knn``, ``knn_graph``, ``radius``, ``radius_graph``,
 ``edge_lengths``, ``farthest_point_sampling``, ``voxel_grid`` (torch-cluster's conventions).
 Graphs (``edge_index`` [2, E]): ``graph_operator``, ``diffusion``, ``random_walk_kernel``,
-``regularized_laplacian``, ``stationary_distribution``, ``random_walks``.
+``regularized_laplacian``, ``stationary_distribution``, ``random_walks``; ``make_graph_batch(x,
+edge_index, batch=None, edge_weight=None)`` → a ``GraphBatch`` that ``GraphAttentionLayer``s
+share (``layer(x, graph=graphs)``), so the masks' structure is computed once per batch.
 
 Shapes and semantics are those of the C++ functions of the same name (README, headers); errors
 raise ValueError/TypeError/IndexError/RuntimeError with the C++ message.
@@ -23,6 +25,7 @@ from ._C import (  # noqa: F401
     knn,
     knn_graph,
     linear_attention,
+    make_graph_batch,
     mask_info,
     mask_names,
     masked_linear_attention,

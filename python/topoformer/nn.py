@@ -108,8 +108,18 @@ class GraphAttentionLayer(CppModule):
                          num_features=num_features, dropout=dropout, mlp_ratio=mlp_ratio,
                          layer_id=layer_id, **settings)
 
-    def forward(self, x, edge_index, batch=None, edge_weight=None):
+    def forward(self, x, edge_index=None, batch=None, edge_weight=None, *, graph=None):
+        """``graph``: a ``topoformer.functional.make_graph_batch(x, edge_index, batch)`` made
+        once and passed to every layer (instead of ``edge_index``/``batch``/``edge_weight``):
+        the masks' structure is then computed once, not once per layer."""
         self._sync()
+        if graph is not None:
+            if edge_index is not None or batch is not None or edge_weight is not None:
+                raise TypeError("GraphAttentionLayer.forward: give `graph` or `edge_index` "
+                                "(with `batch`, `edge_weight`), not both")
+            return _C.graph_attention_layer_forward_batch(self._cpp, x, graph)
+        if edge_index is None:
+            raise TypeError("GraphAttentionLayer.forward: `edge_index` or `graph` is required")
         return _C.graph_attention_layer_forward(self._cpp, x, edge_index, batch=batch,
                                                 edge_weight=edge_weight)
 

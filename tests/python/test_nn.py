@@ -83,6 +83,33 @@ def test_graph_layer_mlp_ratio_zero_drops_the_mlp():
         GraphAttentionLayer(8, 2, mlp_ratio=-1)
 
 
+def test_graph_layers_share_one_graph_batch():
+    torch.manual_seed(4)
+    first = GraphAttentionLayer(8, 2, mask="diffusion")
+    second = GraphAttentionLayer(8, 2, mask="random-walk", steps=2)
+    x = torch.randn(7, 8, requires_grad=True)
+    edge_index, batch = small_graph()
+    graphs = topoformer.functional.make_graph_batch(x, edge_index, batch)
+    assert (graphs.num_graphs, graphs.max_nodes) == (int(batch.max()) + 1,
+                                                    int(torch.bincount(batch).max()))
+    assert torch.equal(graphs.batch, batch)
+    # The same outputs as each layer building the structure itself (random-walk masks sample
+    # walks from the generator: re-seed before each).
+    torch.manual_seed(5)
+    shared = second(first(x, graph=graphs), graph=graphs)
+    torch.manual_seed(5)
+    separate = second(first(x, edge_index, batch), edge_index, batch)
+    torch.testing.assert_close(shared, separate)
+    shared.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(TypeError, match="give `graph` or `edge_index`"):
+        first(x, edge_index, graph=graphs)
+    with pytest.raises(TypeError, match="`edge_index` or `graph` is required"):
+        first(x)
+    with pytest.raises(ValueError, match="GraphAttentionLayer: `x` must be"):
+        first(torch.randn(5, 8), graph=graphs)
+
+
 def test_module_gradients_equal_finite_differences():
     layer = GraphAttentionLayer(4, 2, mask="random-walk", steps=2).double()
     edge_index, batch = small_graph()
