@@ -47,7 +47,7 @@ class NodeClassifier(torch.nn.Module):
 
     def forward(self, x, edge_index, graphs):
         """``graphs``: the graph made once by make_graph_batch (full-batch training sees the
-        same structure every epoch, so the mask's structure is computed once per run)."""
+        same structure every epoch, so the mask's structure is computed once for all runs)."""
         drop = lambda h: torch.nn.functional.dropout(h, self.dropout, self.training)  # noqa: E731
         h = torch.relu(self.first(drop(x), edge_index))
         h = self.attention(drop(h), graph=graphs)
@@ -92,8 +92,8 @@ class GraphClassifier(torch.nn.Module):
         for gine, attention in zip(self.gine, self.attention):
             h = layers[-1]
             layers.append(gine(h, b["edge_index"], b["edge_attr"]) + attention(h, graph=graphs))
-        graphs = int(b["batch"].max()) + 1
-        pooled = [torch.zeros(graphs, h.shape[1]).index_add_(0, b["batch"], h) for h in layers]
+        count = int(b["batch"].max()) + 1
+        pooled = [torch.zeros(count, h.shape[1]).index_add_(0, b["batch"], h) for h in layers]
         return self.output(torch.nn.functional.dropout(torch.cat(pooled, 1), self.dropout,
                                                        self.training))
 
@@ -121,7 +121,7 @@ def cora(runs):
     # Citations are directed (citing -> cited); message passing uses them both ways.
     edges, _ = topoformer.functional.graph_operator(g["edge_index"], x.shape[0],
                                                     normalization="none")
-    graphs = topoformer.functional.make_graph_batch(torch.empty(x.shape[0], 0), edges)
+    graphs = topoformer.functional.make_graph_batch(x[:, :0], edges)  # on x's device
     results = []
     for run in range(runs):
         torch.manual_seed(run)

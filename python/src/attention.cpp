@@ -316,7 +316,8 @@ void bind_attention(py::module_& m) {
       py::arg("edge_weight") = py::none());
   // One batch of graphs made once and shared by several layers (and epochs, when the graphs do
   // not change): the masks' structure (operators, eigendecompositions, walks) is then computed
-  // once, as models::make_graph_batch does for C++ models.
+  // once, as models::make_graph_batch does for C++ models. Random structure (grf walks, random
+  // spanning trees) is drawn once for as long as the batch is reused.
   py::class_<models::GraphBatch>(m, "GraphBatch", py::module_local(),
                                  "Graphs in the padded token layout with their masks' structure "
                                  "cache; made by make_graph_batch")

@@ -9,12 +9,14 @@ ICML 2022). Masks: ``mask_names``, ``mask_info``, ``describe_masks`` (build them
 Graphs (``edge_index`` [2, E]): ``graph_operator``, ``diffusion``, ``random_walk_kernel``,
 ``regularized_laplacian``, ``stationary_distribution``, ``random_walks``; ``make_graph_batch(x,
 edge_index, batch=None, edge_weight=None)`` → a ``GraphBatch`` that ``GraphAttentionLayer``s
-share (``layer(x, graph=graphs)``), so the masks' structure is computed once per batch.
+share (``layer(x, graph=graphs)``), so the masks' structure is computed once per batch (it
+keeps random draws — grf walks, random spanning trees — for as long as it is reused).
 
 Shapes and semantics are those of the C++ functions of the same name (README, headers); errors
 raise ValueError/TypeError/IndexError/RuntimeError with the C++ message.
 """
 from ._C import (  # noqa: F401
+    GraphBatch,
     describe_masks,
     diffusion,
     edge_lengths,

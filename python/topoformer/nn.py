@@ -95,7 +95,7 @@ class MaskedLinearAttention(CppModule):
 class GraphAttentionLayer(CppModule):
     """A graph-masked linear attention block (pre-norm attention + MLP, residual) that drops
     into a PyTorch Geometric model: ``forward(x, edge_index, batch=None, edge_weight=None)``
-    with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the graph: diffusion (default),
+    or ``forward(x, graph=graphs)`` with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the graph: diffusion (default),
     random-walk, grf, adjacency, spanning-tree, tree-function. ``mlp_ratio=0`` drops the MLP:
     x + Attention(LayerNorm(x))."""
 
@@ -111,9 +111,17 @@ class GraphAttentionLayer(CppModule):
     def forward(self, x, edge_index=None, batch=None, edge_weight=None, *, graph=None):
         """``graph``: a ``topoformer.functional.make_graph_batch(x, edge_index, batch)`` made
         once and passed to every layer (instead of ``edge_index``/``batch``/``edge_weight``):
-        the masks' structure is then computed once, not once per layer."""
+        the masks' structure is then computed once, not once per layer. It keeps what it
+        computed, random draws included (grf walks, random spanning trees: one draw for as long
+        as it is reused), lives on the device of the ``x`` it was made from, and cannot be
+        pickled: pass it to ``forward``, do not store it on a module."""
         self._sync()
+        if isinstance(edge_index, _C.GraphBatch):  # layer(x, graphs)
+            edge_index, graph = None, edge_index
         if graph is not None:
+            if graph.batch.device != x.device:
+                raise ValueError(f"GraphAttentionLayer.forward: `graph` must be on x's device "
+                                 f"({x.device}), got a GraphBatch made on {graph.batch.device}")
             if edge_index is not None or batch is not None or edge_weight is not None:
                 raise TypeError("GraphAttentionLayer.forward: give `graph` or `edge_index` "
                                 "(with `batch`, `edge_weight`), not both")

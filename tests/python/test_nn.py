@@ -93,21 +93,27 @@ def test_graph_layers_share_one_graph_batch():
     assert (graphs.num_graphs, graphs.max_nodes) == (int(batch.max()) + 1,
                                                     int(torch.bincount(batch).max()))
     assert torch.equal(graphs.batch, batch)
-    # The same outputs as each layer building the structure itself (random-walk masks sample
-    # walks from the generator: re-seed before each).
-    torch.manual_seed(5)
+    # The same outputs and gradients as each layer building the structure itself.
     shared = second(first(x, graph=graphs), graph=graphs)
-    torch.manual_seed(5)
     separate = second(first(x, edge_index, batch), edge_index, batch)
     torch.testing.assert_close(shared, separate)
-    shared.square().sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
+    weights = torch.randn_like(shared)
+    inputs = [x, *first.parameters(), *second.parameters()]
+    grads_shared = torch.autograd.grad((shared * weights).sum(), inputs)
+    grads_separate = torch.autograd.grad((separate * weights).sum(), inputs)
+    assert grads_shared[0].abs().sum() > 0
+    for a, b in zip(grads_shared, grads_separate):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(first(x, graphs), first(x, graph=graphs))  # positional
     with pytest.raises(TypeError, match="give `graph` or `edge_index`"):
         first(x, edge_index, graph=graphs)
     with pytest.raises(TypeError, match="`edge_index` or `graph` is required"):
         first(x)
     with pytest.raises(ValueError, match="GraphAttentionLayer: `x` must be"):
         first(torch.randn(5, 8), graph=graphs)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="`graph` must be on x's device"):
+            first.cuda()(x.detach().cuda(), graph=graphs)
 
 
 def test_module_gradients_equal_finite_differences():
