@@ -67,6 +67,10 @@ torch::Tensor GraphAttentionLayerImpl::forward_batch(const torch::Tensor& x,
                  c10::str("[N, ", options.embed_dim(), "]"), shape_string(x));
   TOPO_CHECK_ARG(x.size(0) == graphs.batch.size(0), "GraphAttentionLayer", "x",
                  c10::str(graphs.batch.size(0), " rows (the batch's nodes)"), shape_string(x));
+  TOPO_CHECK_ARG(x.device() == graphs.batch.device(), "GraphAttentionLayer", "x",
+                 c10::str("on the device of the graph batch (", graphs.batch.device(),
+                          "; make_graph_batch takes it from its x)"),
+                 c10::str("a tensor on ", x.device()));
   auto [padded, padding] = geometry::to_padded(x, graphs.batch, graphs.context.batch_size);
   auto context = graphs.context;  // shares the structure cache
   context.options = x.options();

@@ -119,9 +119,6 @@ class GraphAttentionLayer(CppModule):
         if isinstance(edge_index, _C.GraphBatch):  # layer(x, graphs)
             edge_index, graph = None, edge_index
         if graph is not None:
-            if graph.batch.device != x.device:
-                raise ValueError(f"GraphAttentionLayer.forward: `graph` must be on x's device "
-                                 f"({x.device}), got a GraphBatch made on {graph.batch.device}")
             if edge_index is not None or batch is not None or edge_weight is not None:
                 raise TypeError("GraphAttentionLayer.forward: give `graph` or `edge_index` "
                                 "(with `batch`, `edge_weight`), not both")

@@ -344,6 +344,9 @@ TEST(GraphAttentionLayer, MlpRatioZeroIsAttentionWithItsResidualOnly) {
   EXPECT_TENSOR_CLOSE(light(x, edges), y.squeeze(0), {1e-5, 1e-6});
   EXPECT_TENSOR_CLOSE(full(x, edges), (y + block->mlp->forward(block->norm2(y))).squeeze(0),
                       {1e-5, 1e-6});
+  // A batch made for another device: named, before any kernel sees the mismatch.
+  EXPECT_THROW_WITH(light->forward_batch(x.to(torch::kMeta), graphs),
+                    "GraphAttentionLayer: `x` must be on the device of the graph batch (cpu");
   EXPECT_THROW_WITH(GraphAttentionLayer(GraphAttentionLayerOptions(8, 2).mlp_ratio(-1)),
                     "GraphAttentionLayer: `mlp_ratio` must be >= 0 (0: no MLP), got -1");
   EXPECT_THROW_WITH(TransformerBlock(TransformerBlockOptions(8, 2).mlp_ratio(-2)),
