@@ -264,11 +264,13 @@ int mutag(const std::string& folder, const Options& options) {
   const int hidden = options.hidden > 0 ? options.hidden : 64;
   const int epochs = options.epochs > 0 ? options.epochs : 100;
   const int runs = options.seeds > 0 ? options.seeds : 1;
-  double baseline = 0;
+  double baseline = 0;  // the same folds for every seed: computed once
+  for (const auto& [train, test] : folds)
+    baseline += training::majority_class_accuracy(datasets::select(data.samples, train),
+                                                  datasets::select(data.samples, test));
   std::vector<double> results;  // one 10-fold accuracy per seed
   for (int run = 0; run < runs; ++run) {
     double sum = 0;
-    baseline = 0;
     for (size_t f = 0; f < folds.size(); ++f) {
       const auto train = datasets::select(data.samples, folds[f].first),
                  test = datasets::select(data.samples, folds[f].second);
@@ -306,7 +308,6 @@ int mutag(const std::string& folder, const Options& options) {
       const double acc = accuracy(model->forward(b), b.data.y);
       std::fprintf(stderr, "seed %d fold %zu: %.4f\n", run, f + 1, acc);
       sum += acc;
-      baseline += training::majority_class_accuracy(train, test);
     }
     results.push_back(sum / folds.size());
     std::fprintf(stderr, "seed %d: 10-fold accuracy %.4f\n", run, results.back());
@@ -343,7 +344,7 @@ int main(int argc, char** argv) try {
     return 2;
   }
   Options options;
-  bool masks_given = false, none = false, mlp_given = false;
+  bool masks_given = false, none = false, mlp_given = false, arrangement_given = false;
   const auto count = [](const std::string& flag, const std::string& text, int least = 1) {
     size_t used = 0;
     int value = 0;
@@ -385,6 +386,7 @@ int main(int argc, char** argv) try {
         throw std::invalid_argument(
             "custom_gnn mutag: --arrangement must be parallel or stacked, got \"" + value + "\"");
       options.parallel = value == "parallel";
+      arrangement_given = true;
     } else if (flag == "--mlp-ratio") {
       options.mlp_ratio = count("--mlp-ratio", value, 0);
       mlp_given = true;
@@ -405,9 +407,10 @@ int main(int argc, char** argv) try {
         "custom_gnn mutag: stacked attention sits between GINE layers: --layers must be >= 2 "
         "(or give --arrangement parallel or --mask none), got " +
         std::to_string(options.layers));
-  if (none && mlp_given)
-    throw std::invalid_argument(
-        "custom_gnn: --mlp-ratio sets the attention layer, which --mask none removes");
+  if (none && (mlp_given || arrangement_given))
+    throw std::invalid_argument(std::string("custom_gnn: ") +
+                                (mlp_given ? "--mlp-ratio" : "--arrangement") +
+                                " sets the attention layer, which --mask none removes");
   if (!masks_given) options.masks = {{task == "cora" ? "adjacency" : "diffusion", {}}};
   return task == "cora" ? cora(argv[2], argv[3], options) : mutag(argv[2], options);
 } catch (const std::exception& e) {

@@ -95,9 +95,9 @@ class MaskedLinearAttention(CppModule):
 class GraphAttentionLayer(CppModule):
     """A graph-masked linear attention block (pre-norm attention + MLP, residual) that drops
     into a PyTorch Geometric model: ``forward(x, edge_index, batch=None, edge_weight=None)``
-    or ``forward(x, graph=graphs)`` with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the graph: diffusion (default),
-    random-walk, grf, adjacency, spanning-tree, tree-function. ``mlp_ratio=0`` drops the MLP:
-    x + Attention(LayerNorm(x))."""
+    or ``forward(x, graph=graphs)`` with ``x`` [N, embed_dim] → [N, embed_dim]. Masks over the
+    graph: diffusion (default), random-walk, grf, adjacency, spanning-tree, tree-function.
+    ``mlp_ratio=0`` drops the MLP: x + Attention(LayerNorm(x))."""
 
     def __init__(self, embed_dim, num_heads, mask="diffusion", *, feature_map="elu",
                  num_features=32, dropout=0.0, mlp_ratio=2, layer_id=0, **settings):
