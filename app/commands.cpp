@@ -236,7 +236,7 @@ int train(const RunConfig& given, const std::vector<std::string>& command_line) 
         drew = run.draw && run.draw(out.string());
       },
       "drawing the run");
-  const auto test = trainer.evaluate(run.step, test_loader);
+  const auto test = trainer.evaluate(run.test_step ? run.test_step : run.step, test_loader);
   if (!writes) return 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -256,7 +256,7 @@ int evaluate(const std::string& out, const RunConfig& overrides) {
   training::Trainer trainer(run.model,
                             training::TrainerOptions().progress(false).metric_name(run.metric));
   auto test_loader = loader(run.test, config, false, {});
-  print_test(run, trainer.evaluate(run.step, test_loader), "");
+  print_test(run, trainer.evaluate(run.test_step ? run.test_step : run.step, test_loader), "");
   return 0;
 }
 

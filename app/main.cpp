@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "test metric of <out>/checkpoint.pt");
   eval->footer(rebuilt);
   eval->add_option("--out", out, "run folder")->required()->check(CLI::ExistingDirectory);
-  eval_flags.add(eval, {"data", "batch_size", "workers", "threads"});
+  eval_flags.add(eval, {"data", "batch_size", "workers", "threads", "votes"});
 
   auto* predict = app.add_subcommand("predict", "predictions of a trained run for new files");
   predict->footer(rebuilt);
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
                    "(with --name)")
       ->required()
       ->check(CLI::ExistingPath);
-  predict_flags.add(predict, {"batch_size", "threads", "name", "num_points"});
+  predict_flags.add(predict, {"batch_size", "threads", "name", "num_points", "votes"});
 
   auto* masks =
       app.add_subcommand("masks", "list the masks with their settings, ranges and defaults");

@@ -249,6 +249,16 @@ std::vector<Setting> build_schema() {
        0.99,
        {},
        {"pointcloud", "graph"}},
+      {"votes",
+       S::kTraining,
+       int64_t{1},
+       "test-time augmentation (PointNet++'s voting): the test metric and predict average the "
+       "class probabilities of this many copies of each cloud, the first as it is, the others "
+       "with the training augmentations (seeded per cloud); validation is not voted",
+       1.0,
+       1000.0,
+       {},
+       clouds},
       {"weight_decay", S::kTraining, 0.02, "AdamW weight decay", 0.0, 10.0},
       {"warmup", S::kTraining, 0.05, "fraction of steps spent warming up", 0.0, 0.99},
       {"grad_clip", S::kTraining, 1.0, "clip the gradient norm to this (0: off)", 0.0, 1e9},

@@ -28,6 +28,8 @@ struct TaskRun {
   std::vector<datasets::Sample> train, validation, test;
   std::shared_ptr<torch::nn::Module> model;
   training::StepFunction step;
+  /// The step of the test metric (train's last line, eval); empty: `step`.
+  training::StepFunction test_step;
   /// The metric the trainer selects and stops on, and its direction.
   std::string metric = "accuracy";
   bool higher_is_better = true;

@@ -2,8 +2,10 @@
 // Point-cloud classification: MNIST digits as 2-D clouds (pixels above a threshold, intensity as
 // the feature) or ModelNet meshes sampled to 3-D clouds; PointCloudClassifier with any masks
 // over positions or the kNN graph; cross-entropy and accuracy.
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -32,6 +34,56 @@ std::vector<datasets::Sample> read_digits(const std::string& folder) {
   return datasets::read_mnist((fs::path(folder) / "images-idx3-ubyte.gz").string(),
                               (fs::path(folder) / "labels-idx1-ubyte.gz").string(), 127,
                               /*centre=*/true);
+}
+
+/// A key of each cloud for the draws of its voting copies (FNV-1a of its name: the file, or
+/// the image file and index), so that they do not depend on how the test set is batched or
+/// shared among processes.
+uint64_t cloud_key(const std::string& name) {
+  uint64_t hash = 14695981039346656037ULL;
+  for (const char ch : name) hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+  return hash;
+}
+
+/// --votes > 1 copies differ only through the augmentations (the model is in eval mode).
+void check_votes(const RunConfig& c, const datasets::Transform& augmentation) {
+  if (c.integer("votes") > 1 && !augmentation) {
+    throw std::runtime_error(c10::str("--votes ", c.integer("votes"),
+                                      ": the copies of a test cloud are made with the training "
+                                      "augmentations, and --augment is none; give --votes 1 or "
+                                      "augmentations"));
+  }
+}
+
+/// log of the class probabilities averaged over `votes` copies of each cloud of `batch`
+/// (test-time augmentation, PointNet++'s voting, Qi et al. 2017): the cloud as it is, then
+/// `votes` − 1 copies through `augmentation`, copy v of a cloud drawn with a generator seeded by
+/// (seed, v, cloud_key). Averaging probabilities, not logits, keeps one confident copy from
+/// outvoting the others.
+torch::Tensor voted_log_probabilities(models::PointCloudClassifierImpl& model,
+                                      const std::vector<datasets::Sample>& batch,
+                                      const datasets::Transform& augmentation, int64_t votes,
+                                      uint64_t seed) {
+  const auto log_probabilities = [&](const std::vector<datasets::Sample>& clouds) {
+    const auto padded = datasets::collate_padded(clouds);
+    return torch::log_softmax(
+        model.forward(padded.pos, padded.x.defined() ? padded.x : torch::Tensor(),
+                      padded.key_padding_mask),
+        1);
+  };
+  std::vector<torch::Tensor> copies{log_probabilities(batch)};
+  for (int64_t v = 1; v < votes; ++v) {
+    std::vector<datasets::Sample> augmented;
+    augmented.reserve(batch.size());
+    for (const auto& cloud : batch) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          (seed * 1000003ULL + static_cast<uint64_t>(v)) * 1000000007ULL + cloud_key(cloud.name));
+      augmented.push_back(augmentation(cloud, gen));
+    }
+    copies.push_back(log_probabilities(augmented));
+  }
+  // log of the mean probability without underflow: logsumexp over the copies − log(votes).
+  return torch::logsumexp(torch::stack(copies), 0) - std::log(static_cast<double>(votes));
 }
 
 class PointCloudTask : public Task {
@@ -75,6 +127,7 @@ class PointCloudTask : public Task {
     // --augment (its defaults: mild scaling and jitter for digits, whose full rotations would
     // confuse 6 and 9; rotations about z, scaling and jitter for ModelNet).
     run.augmentation = c.augmentation();
+    check_votes(c, run.augmentation);
     run.recorded = {{"pos_dim", pos_dim},
                     {"feature_dim", feature_dim},
                     {"num_classes", static_cast<int64_t>(class_names.size())},
@@ -92,6 +145,15 @@ class PointCloudTask : public Task {
           model->forward(padded.pos, padded.x, padded.key_padding_mask), padded.y,
           model->is_training() ? smoothing : 0.0);
     };
+    if (c.integer("votes") > 1) {
+      run.test_step = [model, augmentation = run.augmentation, votes = c.integer("votes"),
+                       seed = static_cast<uint64_t>(c.integer("seed"))](
+                          const std::vector<datasets::Sample>& batch) {
+        return training::classification_output(
+            voted_log_probabilities(*model, batch, augmentation, votes, seed),
+            datasets::collate_padded(batch).y, 0.0);
+      };
+    }
     run.draw = [model](const std::string& out) -> bool {
       // What the first block learned about relative positions (clouds scaled to [−1, 1]).
       for (const auto& mask : model->blocks[0]->as<models::TransformerBlock>()->self_attn->masks) {
@@ -149,17 +211,18 @@ class PointCloudTask : public Task {
       sample.name = input;
       samples.push_back(datasets::normalize_scale()(sample, std::nullopt));
     }
+    const auto augmentation = c.augmentation();
+    check_votes(c, augmentation);
     std::ostringstream csv;
     csv << "sample,predicted,probability" << (samples[0].y.defined() ? ",file_label" : "") << "\n";
     int64_t correct = 0;
     torch::NoGradGuard guard;
     for_each_batch(
         samples, c.integer("batch_size"), [&](const std::vector<datasets::Sample>& batch, int64_t) {
-          const auto padded = datasets::collate_padded(batch);
-          const auto probabilities = torch::softmax(
-              model.forward(padded.pos, padded.x.defined() ? padded.x : torch::Tensor(),
-                            padded.key_padding_mask),
-              1);
+          const auto probabilities =
+              voted_log_probabilities(model, batch, augmentation, c.integer("votes"),
+                                      static_cast<uint64_t>(c.integer("seed")))
+                  .exp();
           for (size_t i = 0; i < batch.size(); ++i) {
             const auto row = probabilities[static_cast<int64_t>(i)];
             const int64_t best = row.argmax().item<int64_t>();
