@@ -22,6 +22,8 @@ const char* kind_name(FeatureMapKind kind) {
       return "relu";
     case FeatureMapKind::kEluPlusOne:
       return "elu_plus_one";
+    case FeatureMapKind::kSoftmaxExact:
+      return "softmax_exact";
   }
   return "?";
 }
@@ -84,6 +86,9 @@ torch::Tensor feature_map(const torch::Tensor& x, FeatureMapKind kind,
 
   if (!kind_is_random(kind)) {
     if (kind == FeatureMapKind::kRelu) return torch::relu(x) + eps;
+    if (kind == FeatureMapKind::kSoftmaxExact) {  // the attention exponentiates per edge
+      return normalize_inputs ? x * std::pow(static_cast<double>(x.size(-1)), -0.25) : x;
+    }
     return torch::elu(x) + 1 + eps;
   }
   check(projection, "projection", {"H", "M", "D"})

@@ -27,6 +27,11 @@ enum class FeatureMapKind {
   kRelu,
   /// φ(x) = elu(x) + 1 (deterministic, linear transformer). d features.
   kEluPlusOne,
+  /// Exact softmax on a sparse mask's edges: φ(x) = x̃ = x·d^(-1/4), and attention weighs edge
+  /// (i, j) by M_ij exp(φ(q_i)·φ(k_j)) = M_ij exp(q_i·k_j/√d) (SparseMaskOperator::
+  /// softmax_attend; GAT-style local attention, Veličković et al. 2018; Shi et al. 2021). Only
+  /// with one sparse mask (adjacency, local-rpe) and logit-additive low-rank masks. d features.
+  kSoftmaxExact,
 };
 
 /// Which side of attention a feature map is applied to; it selects the stabiliser.

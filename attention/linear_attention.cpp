@@ -6,6 +6,7 @@
 #include "attention/attention_utils.h"
 #include "attention/causal_linear_attention.h"
 #include "attention/masked_linear_attention.h"
+#include "attention/masks/sparse_mask.h"
 #include "common/check.h"
 
 namespace topo::attention {
@@ -99,7 +100,8 @@ LinearAttentionImpl::LinearAttentionImpl(const LinearAttentionOptions& options_)
 
 namespace {
 bool softmax_kernel(FeatureMapKind kind) {
-  return kind == FeatureMapKind::kSoftmaxPositive || kind == FeatureMapKind::kSoftmaxHyperbolic;
+  return kind == FeatureMapKind::kSoftmaxPositive || kind == FeatureMapKind::kSoftmaxHyperbolic ||
+         kind == FeatureMapKind::kSoftmaxExact;
 }
 }  // namespace
 
@@ -111,13 +113,14 @@ void LinearAttentionImpl::reset() {
   TORCH_CHECK_VALUE(!(options.causal() && !options.masks().empty()),
                     "LinearAttention: `causal` applies to unmasked attention; with `masks`, use "
                     "a causal mask (e.g. CausalMask, ToeplitzMaskOptions::causal)");
-  int64_t extra = 0, applied = 0, additive = 0;
+  int64_t extra = 0, applied = 0, additive = 0, multiplicative_low_rank = 0;
   for (const auto& mask : options.masks()) {
     TOPO_CHECK_ARG(mask != nullptr, "LinearAttention", "masks", "non-null mask modules",
                    "a null pointer");
     extra += mask->extra_input_dims();
     additive += mask->extra_input_dims() > 0 ? 1 : 0;
     applied += mask->low_rank() ? 0 : 1;
+    multiplicative_low_rank += mask->low_rank() && mask->extra_input_dims() == 0 ? 1 : 0;
   }
   // Each logit-additive mask scales the (widened) inputs by their width^(-1/4): a second one
   // would rescale the first one's bias.
@@ -126,6 +129,15 @@ void LinearAttentionImpl::reset() {
   TORCH_CHECK_VALUE(applied <= 1, "LinearAttention: at most one mask that is not low-rank can be ",
                     "combined (low-rank masks such as flt combine with any), got ", applied);
   auto feature_options = options.feature_map();
+  // Exact softmax weights exist only edge by edge; a multiplicative low-rank mask folds into
+  // the features by a Kronecker product, which exponentiating would turn into something else.
+  TORCH_CHECK_VALUE(feature_options.kind() != FeatureMapKind::kSoftmaxExact ||
+                        (applied == 1 && multiplicative_low_rank == 0),
+                    "LinearAttention: the softmax-exact feature map evaluates exp(q.k/sqrt(d)) on "
+                    "the edges of one sparse mask (adjacency, local-rpe), optionally with a "
+                    "logit-additive low-rank mask (flt); got ",
+                    applied, " masks that are not low-rank and ", multiplicative_low_rank,
+                    " multiplicative low-rank masks");
   TORCH_CHECK_VALUE(
       extra == 0 || softmax_kernel(feature_options.kind()),
       "LinearAttention: a logit-additive mask (e.g. flt with semantics=logit-additive) needs a "
@@ -204,6 +216,7 @@ torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch
       feature_map(k, causal ? FeatureRole::kCausalKey : FeatureRole::kKey, key_padding_mask);
   // Low-rank masks fold into the features; at most one mask remains to multiply by.
   const MaskOperator* applied = nullptr;
+  size_t applied_index = 0;
   for (size_t i = 0; i < operators.size(); ++i) {
     if (auto folded = operators[i]->fold_into_features(phi_q, phi_k)) {
       std::tie(phi_q, phi_k) = *folded;
@@ -213,6 +226,15 @@ torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch
         applied == nullptr, "LinearAttention: at most one mask that is not low-rank can be ",
         "combined, got two (", *masks[i], " and another); low-rank masks (flt) combine with any");
     applied = operators[i].get();
+    applied_index = i;
+  }
+  if (feature_map->options.kind() == FeatureMapKind::kSoftmaxExact) {
+    const auto* sparse = dynamic_cast<const SparseMaskOperator*>(applied);
+    TORCH_CHECK_VALUE(sparse != nullptr,
+                      "LinearAttention: the softmax-exact feature map needs a sparse mask "
+                      "(adjacency, local-rpe), got ",
+                      *masks[applied_index]);
+    return sparse->softmax_attend(phi_q, phi_k, v, key_padding_mask);
   }
   if (applied == nullptr) {
     return linear_attention(phi_q, phi_k, v,

@@ -16,13 +16,15 @@ const std::vector<std::pair<std::string, attention::FeatureMapKind>>& feature_ma
       {"softmax-hyperbolic", attention::FeatureMapKind::kSoftmaxHyperbolic},
       {"relu-random", attention::FeatureMapKind::kReluRandom},
       {"relu", attention::FeatureMapKind::kRelu},
-      {"elu", attention::FeatureMapKind::kEluPlusOne}};
+      {"elu", attention::FeatureMapKind::kEluPlusOne},
+      {"softmax-exact", attention::FeatureMapKind::kSoftmaxExact}};
   return maps;
 }
 
 bool softmax_kernel(attention::FeatureMapKind kind) {
   return kind == attention::FeatureMapKind::kSoftmaxPositive ||
-         kind == attention::FeatureMapKind::kSoftmaxHyperbolic;
+         kind == attention::FeatureMapKind::kSoftmaxHyperbolic ||
+         kind == attention::FeatureMapKind::kSoftmaxExact;
 }
 
 }  // namespace

@@ -1,13 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "attention/masks/sparse_mask.h"
 
+#include <c10/util/Exception.h>
 #include <torch/torch.h>
+
+#include <limits>
+#include <mutex>
 
 #include "attention/attention_utils.h"
 #include "common/check.h"
 #include "graph/sparse_matmul.h"
 
 namespace topo::attention {
+namespace {
+
+/// LibTorch 1.13 prints a one-time notice that scatter_reduce is "beta", meant for its
+/// developers, not our users: spend it once, on a tiny call, with warnings dropped.
+void silence_scatter_reduce_notice() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct Quiet : c10::WarningHandler {
+      void process(const c10::SourceLocation&, const std::string&, const bool) override {}
+    };
+    static Quiet quiet;  // outlives any thread that might still see it installed
+    const c10::Warning::WarningHandlerGuard guard(&quiet);
+    torch::zeros({1}).scatter_reduce(0, torch::zeros({1}, torch::kLong), torch::ones({1}), "amax");
+  });
+}
+
+}  // namespace
 
 SparseMaskOperator::SparseMaskOperator(torch::Tensor edge_index, torch::Tensor values,
                                        int64_t batch_size, int64_t length, int64_t key_length)
@@ -65,15 +86,31 @@ torch::Tensor SparseMaskOperator::apply(const torch::Tensor& x) const {
 std::optional<torch::Tensor> SparseMaskOperator::attend(
     const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v,
     const torch::Tensor& key_padding_mask) const {
-  ShapeChecker check("SparseMask::attend");
+  return along_edges(phi_q, phi_k, v, key_padding_mask, false);
+}
+
+torch::Tensor SparseMaskOperator::softmax_attend(const torch::Tensor& q, const torch::Tensor& k,
+                                                 const torch::Tensor& v,
+                                                 const torch::Tensor& key_padding_mask) const {
+  return along_edges(q, k, v, key_padding_mask, true);
+}
+
+torch::Tensor SparseMaskOperator::along_edges(const torch::Tensor& phi_q,
+                                              const torch::Tensor& phi_k, const torch::Tensor& v,
+                                              const torch::Tensor& key_padding_mask,
+                                              bool exponentiate) const {
+  const char* name = exponentiate ? "SparseMask::softmax_attend" : "SparseMask::attend";
+  ShapeChecker check(name);
   check.bind("B", batch_size_, "the mask")
       .bind("L", length_, "the mask")
       .bind("S", key_length_, "the mask");
-  check(phi_q, "phi_q", {"B", "H", "L", "M"});
-  check(phi_k, "phi_k", {"B", "H", "S", "M"});
+  check(phi_q, exponentiate ? "q" : "phi_q", {"B", "H", "L", "M"});
+  check(phi_k, exponentiate ? "k" : "phi_k", {"B", "H", "S", "M"});
   check(v, "v", {"B", "H", "S", "D"});
+  check.optional(key_padding_mask, "key_padding_mask", {"B", "S"});
   const int64_t heads = phi_q.size(1), d = v.size(3);
-  TOPO_CHECK_ARG(values_.size(0) == 1 || values_.size(0) == heads, "SparseMask::attend", "phi_q",
+  TOPO_CHECK_ARG(values_.size(0) == 1 || values_.size(0) == heads, name,
+                 exponentiate ? "q" : "phi_q",
                  c10::str(values_.size(0), " heads (rows of `values`)"), shape_string(phi_q));
   auto keys = phi_k;
   auto vals = v;
@@ -84,7 +121,24 @@ std::optional<torch::Tensor> SparseMaskOperator::attend(
     return x.transpose(0, 1).reshape({heads, batch_size_ * n, x.size(3)});
   };
   const auto edges = edge_index_.to(phi_q.device());
-  const auto scores = graph::sampled_dot(edges, flat(phi_q, length_), flat(keys, key_length_));
+  auto scores = graph::sampled_dot(edges, flat(phi_q, length_), flat(keys, key_length_));
+  if (exponentiate) {
+    // exp(q_i·k_j − c_i) with c_i the largest score of query i (it cancels in the
+    // normalisation, so no gradient flows through it); edges to padded keys weigh nothing.
+    if (key_padding_mask.defined()) {
+      const auto padded =
+          key_padding_mask.reshape({-1}).to(edges.device()).index_select(0, edges[1]);
+      scores = scores.masked_fill(padded.unsqueeze(0), -std::numeric_limits<double>::infinity());
+    }
+    const auto rows = edges[0].unsqueeze(0).expand_as(scores);
+    silence_scatter_reduce_notice();
+    const auto row_max = torch::full({heads, batch_size_ * length_},
+                                     -std::numeric_limits<double>::infinity(), scores.options())
+                             .scatter_reduce(1, rows, scores.detach(), "amax");
+    const auto largest =
+        row_max.clamp_min(std::numeric_limits<float>::lowest());  // rows with no (unpadded) edge
+    scores = torch::exp(scores - largest.gather(1, rows));
+  }
   const auto weights = scores * values_.to(phi_q.device(), phi_q.scalar_type());  // [H, E]
   const auto raw = graph::sparse_matmul(edges, weights, flat(vals, key_length_),
                                         batch_size_ * length_);  // [H, B·L, D + 1]

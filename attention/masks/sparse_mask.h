@@ -26,10 +26,23 @@ class SparseMaskOperator : public MaskOperator {
                                       const torch::Tensor& v,
                                       const torch::Tensor& key_padding_mask) const override;
 
+  /// Exact softmax attention along the edges (the softmax-exact feature map): out_i =
+  /// Σ_j M_ij exp(q_i·k_j) v_j / Σ_j M_ij exp(q_i·k_j) over the edges (i, j), with `q` and `k`
+  /// already scaled (by d^(-1/4) each, so the exponent is q·k/√d of the raw inputs). Padded keys
+  /// weigh nothing; queries without edges get 0. O(H·E·(M + D)); differentiable in q, k, v and
+  /// the values.
+  torch::Tensor softmax_attend(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& key_padding_mask) const;
+
   const torch::Tensor& edge_index() const { return edge_index_; }
   const torch::Tensor& values() const { return values_; }
 
  private:
+  /// weights M_ij φ(q_i)·φ(k_j), or M_ij exp(q_i·k_j − c_i) when `exponentiate`.
+  torch::Tensor along_edges(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
+                            const torch::Tensor& v, const torch::Tensor& key_padding_mask,
+                            bool exponentiate) const;
+
   torch::Tensor edge_index_, values_;
   int64_t batch_size_, length_, key_length_;
 };

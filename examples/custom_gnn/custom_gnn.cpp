@@ -53,7 +53,8 @@ TORCH_MODULE(GcnConv);
 /// user's two GCN layers alone, the ablation's baseline.
 struct NodeClassifierImpl : torch::nn::Module {
   NodeClassifierImpl(int64_t in, int64_t hidden, int64_t classes, double dropout,
-                     const std::vector<attention::MaskSpec>& masks, int64_t mlp_ratio)
+                     const std::vector<attention::MaskSpec>& masks, int64_t mlp_ratio,
+                     attention::FeatureMapKind feature_map)
       : first(register_module("first", GcnConv(in, hidden))),
         attention(masks.empty() ? nullptr
                                 : register_module("attention",
@@ -61,7 +62,8 @@ struct NodeClassifierImpl : torch::nn::Module {
                                                       models::GraphAttentionLayerOptions(hidden, 4)
                                                           .masks(masks)
                                                           .dropout(0.3)
-                                                          .mlp_ratio(mlp_ratio)))),
+                                                          .mlp_ratio(mlp_ratio)
+                                                          .feature_map(feature_map)))),
         last(register_module("last", GcnConv(hidden, classes))),
         dropout(dropout) {}
   /// `graph`: the one graph made once by models::make_graph_batch (full-batch training sees the
@@ -110,7 +112,7 @@ TORCH_MODULE(GineConv);
 struct GraphClassifierImpl : torch::nn::Module {
   GraphClassifierImpl(int64_t in, int64_t edge_dim, int64_t hidden, int64_t classes, double dropout,
                       const std::vector<attention::MaskSpec>& masks, int64_t layers, bool parallel,
-                      int64_t mlp_ratio)
+                      int64_t mlp_ratio, attention::FeatureMapKind feature_map)
       : input(register_module("input", torch::nn::Linear(in, hidden))),
         parallel(parallel),
         dropout(dropout) {
@@ -123,6 +125,7 @@ struct GraphClassifierImpl : torch::nn::Module {
             models::GraphAttentionLayer(models::GraphAttentionLayerOptions(hidden, 4)
                                             .masks(masks)
                                             .mlp_ratio(mlp_ratio)
+                                            .feature_map(feature_map)
                                             .layer_id(l))));
     }
     const int64_t pooled = 1 + layers + (parallel ? 0 : static_cast<int64_t>(attention.size()));
@@ -173,6 +176,8 @@ struct Options {
   bool parallel = true;                    ///< MUTAG: attention beside each GINE layer (GPS)
   /// The attention block's MLP width / hidden (0: none).
   int mlp_ratio = static_cast<int>(models::GraphAttentionLayerOptions(1, 1).mlp_ratio());
+  /// The attention's feature map, as --feature-map names it (models::feature_map_names()).
+  std::string feature_map = "elu";
 };
 
 /// Accuracy of always predicting the training nodes' most frequent class (node labels of one
@@ -190,9 +195,11 @@ std::string describe(const std::vector<attention::MaskSpec>& masks) {
   return text.empty() ? "none (the user's layers alone)" : text;
 }
 
-/// ", MLP ratio N" when there is an attention layer, else nothing.
-std::string describe_mlp(const std::vector<attention::MaskSpec>& masks, int mlp_ratio) {
-  return masks.empty() ? "" : ", MLP ratio " + std::to_string(mlp_ratio);
+/// ", MLP ratio N, feature map NAME" when there is an attention layer, else nothing.
+std::string describe_layer(const Options& options) {
+  return options.masks.empty() ? ""
+                               : ", MLP ratio " + std::to_string(options.mlp_ratio) +
+                                     ", feature map " + options.feature_map;
 }
 
 int cora(const std::string& content, const std::string& cites, const Options& options) {
@@ -219,7 +226,8 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   for (int run = 0; run < runs; ++run) {
     torch::manual_seed(run);
     NodeClassifier model(g.x.size(1), hidden, data.num_classes, 0.7, options.masks,
-                         options.mlp_ratio);
+                         options.mlp_ratio,
+                         models::feature_map_kind_from_string(options.feature_map));
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(1e-2).weight_decay(5e-2));
     double best_val = 0, test_at_best = 0;
@@ -250,9 +258,8 @@ int cora(const std::string& content, const std::string& cites, const Options& op
   std::printf(
       "Cora, attention mask %s (hidden %d%s, %d epochs): test accuracy %.4f ± %.4f (mean ± std "
       "over %d seeds; 140/500/1000 seeded split); majority-class baseline %.4f\n",
-      describe(options.masks).c_str(), hidden,
-      describe_mlp(options.masks, options.mlp_ratio).c_str(), epochs, t.mean().item<double>(),
-      runs > 1 ? t.std().item<double>() : 0.0, runs,
+      describe(options.masks).c_str(), hidden, describe_layer(options).c_str(), epochs,
+      t.mean().item<double>(), runs > 1 ? t.std().item<double>() : 0.0, runs,
       majority_baseline(g.y.index_select(0, train_idx), g.y.index_select(0, test_idx),
                         data.num_classes));
   return 0;
@@ -280,7 +287,8 @@ int mutag(const std::string& folder, const Options& options) {
       torch::manual_seed(seed);
       GraphClassifier model(data.samples[0].x.size(1), data.samples[0].edge_attr.size(1), hidden,
                             data.num_classes, 0.5, options.masks, options.layers, options.parallel,
-                            options.mlp_ratio);
+                            options.mlp_ratio,
+                            models::feature_map_kind_from_string(options.feature_map));
       const double lr = 1e-2;
       torch::optim::AdamW optimizer(model->parameters(),
                                     torch::optim::AdamWOptions(lr).weight_decay(1e-2));
@@ -321,9 +329,8 @@ int mutag(const std::string& folder, const Options& options) {
       options.masks.empty() ? "no attention"
       : options.parallel    ? "parallel"
                             : "stacked",
-      options.layers, hidden, describe_mlp(options.masks, options.mlp_ratio).c_str(), epochs,
-      t.mean().item<double>(), runs > 1 ? t.std().item<double>() : 0.0, runs,
-      baseline / folds.size());
+      options.layers, hidden, describe_layer(options).c_str(), epochs, t.mean().item<double>(),
+      runs > 1 ? t.std().item<double>() : 0.0, runs, baseline / folds.size());
   return 0;
 }
 
@@ -336,15 +343,16 @@ int main(int argc, char** argv) try {
     std::fprintf(
         stderr,
         "usage: custom_gnn cora <content> <cites> [--seeds N] [--hidden N] [--epochs N]\n"
-        "           [--mlp-ratio N] [--mask SPEC|none]...\n"
+        "           [--mlp-ratio N] [--feature-map NAME] [--mask SPEC|none]...\n"
         "       custom_gnn mutag <folder> [--seeds N] [--hidden N] [--epochs N] [--layers N]\n"
-        "           [--arrangement parallel|stacked] [--mlp-ratio N]\n"
+        "           [--arrangement parallel|stacked] [--mlp-ratio N] [--feature-map NAME]\n"
         "           [--mask SPEC|none]...\n"
         "SPEC: a graph mask of `topoformer masks`, e.g. diffusion:time=2\n");
     return 2;
   }
   Options options;
-  bool masks_given = false, none = false, mlp_given = false, arrangement_given = false;
+  bool masks_given = false, none = false;
+  std::string layer_flag;  // the last flag given that sets the attention layer
   const auto count = [](const std::string& flag, const std::string& text, int least = 1) {
     size_t used = 0;
     int value = 0;
@@ -364,15 +372,15 @@ int main(int argc, char** argv) try {
       continue;
     }
     const bool known = flag == "--mask" || flag == "--hidden" || flag == "--epochs" ||
-                       flag == "--mlp-ratio" || flag == "--seeds" ||
+                       flag == "--mlp-ratio" || flag == "--feature-map" || flag == "--seeds" ||
                        ((flag == "--layers" || flag == "--arrangement") && task == "mutag");
     if (!known)
       throw std::invalid_argument("custom_gnn " + task + ": unknown option " + flag +
                                   (task == "cora"
-                                       ? " (expected --mask, --hidden, --epochs, --mlp-ratio or "
-                                         "--seeds)"
+                                       ? " (expected --mask, --hidden, --epochs, --mlp-ratio, "
+                                         "--feature-map or --seeds)"
                                        : " (expected --mask, --hidden, --epochs, --mlp-ratio, "
-                                         "--seeds, --layers or --arrangement)"));
+                                         "--feature-map, --seeds, --layers or --arrangement)"));
     if (i + 1 >= argc) throw std::invalid_argument("custom_gnn: " + flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--seeds") {
@@ -386,10 +394,14 @@ int main(int argc, char** argv) try {
         throw std::invalid_argument(
             "custom_gnn mutag: --arrangement must be parallel or stacked, got \"" + value + "\"");
       options.parallel = value == "parallel";
-      arrangement_given = true;
+      layer_flag = flag;
     } else if (flag == "--mlp-ratio") {
       options.mlp_ratio = count("--mlp-ratio", value, 0);
-      mlp_given = true;
+      layer_flag = flag;
+    } else if (flag == "--feature-map") {
+      models::feature_map_kind_from_string(value);  // names the choices when unknown
+      options.feature_map = value;
+      layer_flag = flag;
     } else if (flag == "--layers") {
       options.layers = count("--layers", value);
     } else {
@@ -407,9 +419,8 @@ int main(int argc, char** argv) try {
         "custom_gnn mutag: stacked attention sits between GINE layers: --layers must be >= 2 "
         "(or give --arrangement parallel or --mask none), got " +
         std::to_string(options.layers));
-  if (none && (mlp_given || arrangement_given))
-    throw std::invalid_argument(std::string("custom_gnn: ") +
-                                (mlp_given ? "--mlp-ratio" : "--arrangement") +
+  if (none && !layer_flag.empty())
+    throw std::invalid_argument("custom_gnn: " + layer_flag +
                                 " sets the attention layer, which --mask none removes");
   if (!masks_given) options.masks = {{task == "cora" ? "adjacency" : "diffusion", {}}};
   return task == "cora" ? cora(argv[2], argv[3], options) : mutag(argv[2], options);

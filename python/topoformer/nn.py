@@ -66,7 +66,8 @@ class MaskedLinearAttention(CppModule):
     forward(x, edge_index=None, batch=None, pos=None, key_padding_mask=None, edge_weight=None)
     returns a tensor shaped as ``x``.
 
-    Args: ``feature_map`` ("softmax", "softmax-hyperbolic", "relu-random", "relu", "elu"),
+    Args: ``feature_map`` ("softmax", "softmax-hyperbolic", "relu-random", "relu", "elu", or
+    "softmax-exact": exact softmax along a sparse mask's edges, adjacency or local-rpe),
     ``num_features`` (random features m), ``redraw_interval`` (training steps between redraws,
     0 never), ``seed``, ``causal`` (without masks), ``bias``, ``chunk_size`` (causal scan),
     ``pos_dim`` (the positions' dimension, for the flt mask), ``layer_id`` (seeds the features).

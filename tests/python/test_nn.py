@@ -83,6 +83,31 @@ def test_graph_layer_mlp_ratio_zero_drops_the_mlp():
         GraphAttentionLayer(8, 2, mlp_ratio=-1)
 
 
+def test_softmax_exact_is_the_softmax_along_the_graph():
+    """feature_map="softmax-exact": node i attends to itself and its neighbours with weights
+    softmax_j(q_i·k_j/√d), exactly (GAT-style); masks that are not sparse are refused."""
+    torch.manual_seed(5)
+    layer = MaskedLinearAttention(8, 2, mask="adjacency", feature_map="softmax-exact").double()
+    x = torch.randn(7, 8, dtype=torch.float64) * 2
+    edge_index, batch = small_graph()
+    adjacency = torch.eye(7, dtype=torch.float64)
+    adjacency[edge_index[0], edge_index[1]] = 1
+    p = dict(layer.named_parameters())
+
+    def heads(name):
+        return torch.nn.functional.linear(x, p[name + ".weight"], p[name + ".bias"]) \
+            .view(7, 2, 4).transpose(0, 1)
+
+    q, k, v = heads("q_proj"), heads("k_proj"), heads("v_proj")
+    logits = (q @ k.transpose(1, 2) / 2).masked_fill(adjacency == 0, float("-inf"))
+    out = (torch.softmax(logits, -1) @ v).transpose(0, 1).reshape(7, 8)
+    expected = torch.nn.functional.linear(out, p["out_proj.weight"], p["out_proj.bias"])
+    torch.testing.assert_close(layer(x, edge_index, batch), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="softmax-exact feature map needs a sparse mask"):
+        MaskedLinearAttention(8, 2, mask="diffusion", feature_map="softmax-exact")(
+            x.float(), edge_index, batch)
+
+
 def test_graph_layers_share_one_graph_batch():
     torch.manual_seed(4)
     first = GraphAttentionLayer(8, 2, mask="diffusion")

@@ -14,6 +14,7 @@
 #include "attention/linear_attention.h"
 #include "attention/masked_linear_attention.h"
 #include "attention/masks/registry.h"
+#include "attention/masks/sparse_mask.h"
 #include "attention/masks/token_layout.h"
 #include "graph/graph.h"
 #include "support/gradcheck.h"
@@ -198,6 +199,54 @@ TEST_P(AllMasks, RealTokensIgnoreWhatIsInThePadding) {
   const auto after = attention->forward(x, x, x, padding(), {}, &moved);
   const auto real = ~padding();
   EXPECT_TENSOR_CLOSE(after.index({real}), before.index({real}), {1e-9, 1e-10});
+}
+
+// The softmax-exact feature map: on a sparse mask, out_i = Σ_j M_ij exp(q_i·k_j/√d) v_j / Σ_j
+// M_ij exp(q_i·k_j/√d) over real keys (the dense reference below); other masks are refused.
+TEST_P(AllMasks, SoftmaxExactIsTheExactSoftmaxAlongSparseMasks) {
+  auto mask = make_test_mask(GetParam());
+  const auto exact = LinearAttentionOptions(8, kHeads)
+                         .feature_map(FeatureMapOptions(1).kind(FeatureMapKind::kSoftmaxExact))
+                         .masks({mask});
+  if (mask->low_rank()) {  // nothing sparse to exponentiate along
+    EXPECT_THROW_WITH(LinearAttention{exact}, "the softmax-exact feature map evaluates");
+    return;
+  }
+  LinearAttention attention(exact);
+  attention->to(torch::kDouble);
+  auto context = full_context();
+  const auto x = torch::randn({kBatch, kLength, 8}, torch::kDouble) * 2;
+  const auto op = mask->build(context);
+  if (dynamic_cast<const SparseMaskOperator*>(op.get()) == nullptr) {
+    EXPECT_THROW_WITH(attention->forward(x, x, x, padding(), {}, &context),
+                      "the softmax-exact feature map needs a sparse mask");
+    return;
+  }
+  const auto heads = [](const torch::Tensor& t) {
+    return t.view({kBatch, kLength, kHeads, 4}).transpose(1, 2);
+  };
+  const auto q = heads(attention->q_proj(x)), k = heads(attention->k_proj(x)),
+             v = heads(attention->v_proj(x));
+  const auto real_keys = (~padding()).to(torch::kDouble).view({kBatch, 1, 1, kLength});
+  const auto weights =
+      op->dense(torch::kDouble) * torch::exp(torch::matmul(q, k.transpose(-1, -2)) / 2) * real_keys;
+  const auto out = torch::matmul(weights, v) / weights.sum(-1, true);
+  const auto expected =
+      attention->out_proj(out.transpose(1, 2).reshape({kBatch, kLength, 8})).index({~padding()});
+  const auto got = attention->forward(x, x, x, padding(), {}, &context).index({~padding()});
+  EXPECT_TENSOR_CLOSE(got, expected, {1e-12, 1e-12});
+  // Gradients in the inputs and in the mask's own parameters, through the exponentiation.
+  EXPECT_GRADCHECK(
+      [&](const std::vector<torch::Tensor>& in) {
+        return attention->forward(in[0], in[0], in[0], padding(), {}, &context);
+      },
+      {x.detach().requires_grad_()});
+  if (!mask->parameters().empty()) {
+    const auto w = torch::randn({kBatch, kLength, 8}, torch::kDouble);
+    EXPECT_PARAMETER_GRADCHECK(mask->parameters(), [&] {
+      return (attention->forward(x, x, x, padding(), {}, &context) * w).sum();
+    });
+  }
 }
 
 TEST_P(AllMasks, ToDtypeMovesTheLiveParameters) {
