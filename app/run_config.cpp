@@ -146,7 +146,8 @@ std::vector<Setting> build_schema() {
       {"feature_map",
        S::kModel,
        std::string("softmax"),
-       "softmax (FAVOR+) | softmax-hyperbolic | relu-random | relu | elu (elu+1)",
+       "softmax (FAVOR+) | softmax-hyperbolic | relu-random | relu | elu (elu+1) | softmax-exact "
+       "(exact softmax along a sparse mask: adjacency, local-rpe)",
        {},
        {},
        feature_maps,
@@ -782,7 +783,8 @@ std::string RunConfig::no_effect(const std::string& key) const {
              "density_channels = 0";
     }
   }
-  if (key == "features" && (text("feature_map") == "relu" || text("feature_map") == "elu")) {
+  if (key == "features" && (text("feature_map") == "relu" || text("feature_map") == "elu" ||
+                            text("feature_map") == "softmax-exact")) {
     return "has no effect with the deterministic feature map " + text("feature_map") +
            " (random feature maps: softmax, softmax-hyperbolic, relu-random)";
   }

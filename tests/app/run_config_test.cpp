@@ -130,6 +130,9 @@ TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {
   EXPECT_THROW_WITH(
       deterministic.validate(),
       "--features: \"features\" has no effect with the deterministic feature map elu");
+  deterministic.set_text("feature_map", "softmax-exact", "--feature-map");
+  EXPECT_THROW_WITH(deterministic.validate(),
+                    "\"features\" has no effect with the deterministic feature map softmax-exact");
   RunConfig no_data;
   no_data.set_text("task", "graph", "--task");
   EXPECT_THROW_WITH(no_data.validate(), "--data: required for --dataset tu");
