@@ -23,7 +23,8 @@
 
 namespace topo::models {
 
-/// "softmax" (FAVOR+ positive) | "softmax-hyperbolic" | "relu-random" | "relu" | "elu" (elu+1),
+/// "softmax" (FAVOR+ positive) | "softmax-hyperbolic" | "relu-random" | "relu" | "elu" (elu+1) |
+/// "softmax-exact" (exact softmax along a sparse mask's edges),
 /// and back.
 attention::FeatureMapKind feature_map_kind_from_string(const std::string& name);
 std::string to_string(attention::FeatureMapKind kind);

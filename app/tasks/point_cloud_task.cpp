@@ -36,12 +36,13 @@ std::vector<datasets::Sample> read_digits(const std::string& folder) {
                               /*centre=*/true);
 }
 
-/// A key of each cloud for the draws of its voting copies (FNV-1a of its name: the file, or
-/// the image file and index), so that they do not depend on how the test set is batched or
-/// shared among processes.
+/// A key of each cloud for the draws of its voting copies: FNV-1a of the last part of its name
+/// (the file's name, or the image file's name and index), so that the draws depend neither on
+/// how the test set is batched or shared among processes nor on how its folder is spelled.
 uint64_t cloud_key(const std::string& name) {
   uint64_t hash = 14695981039346656037ULL;
-  for (const char ch : name) hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+  for (const char ch : fs::path(name).filename().string())
+    hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
   return hash;
 }
 
@@ -49,9 +50,9 @@ uint64_t cloud_key(const std::string& name) {
 void check_votes(const RunConfig& c, const datasets::Transform& augmentation) {
   if (c.integer("votes") > 1 && !augmentation) {
     throw std::runtime_error(c10::str("--votes ", c.integer("votes"),
-                                      ": the copies of a test cloud are made with the training "
-                                      "augmentations, and --augment is none; give --votes 1 or "
-                                      "augmentations"));
+                                      ": the copies of a test cloud are made with the run's "
+                                      "training augmentations, and its --augment is none; use "
+                                      "--votes 1 (or train with augmentations)"));
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <limits>
 #include <mutex>
@@ -14,6 +15,7 @@
 namespace topo::attention {
 namespace {
 
+#if TORCH_VERSION_MAJOR < 2
 /// LibTorch 1.13 prints a one-time notice that scatter_reduce is "beta", meant for its
 /// developers, not our users: spend it once, on a tiny call, with warnings dropped.
 void silence_scatter_reduce_notice() {
@@ -22,11 +24,12 @@ void silence_scatter_reduce_notice() {
     struct Quiet : c10::WarningHandler {
       void process(const c10::SourceLocation&, const std::string&, const bool) override {}
     };
-    static Quiet quiet;  // outlives any thread that might still see it installed
+    Quiet quiet;  // the handler is this thread's (thread-local in LibTorch 1.13)
     const c10::Warning::WarningHandlerGuard guard(&quiet);
     torch::zeros({1}).scatter_reduce(0, torch::zeros({1}, torch::kLong), torch::ones({1}), "amax");
   });
 }
+#endif
 
 }  // namespace
 
@@ -131,12 +134,15 @@ torch::Tensor SparseMaskOperator::along_edges(const torch::Tensor& phi_q,
       scores = scores.masked_fill(padded.unsqueeze(0), -std::numeric_limits<double>::infinity());
     }
     const auto rows = edges[0].unsqueeze(0).expand_as(scores);
+#if TORCH_VERSION_MAJOR < 2
     silence_scatter_reduce_notice();
+#endif
     const auto row_max = torch::full({heads, batch_size_ * length_},
                                      -std::numeric_limits<double>::infinity(), scores.options())
                              .scatter_reduce(1, rows, scores.detach(), "amax");
+    // Rows with no (unpadded) edge: any finite shift (−inf − −inf would be NaN in any dtype).
     const auto largest =
-        row_max.clamp_min(std::numeric_limits<float>::lowest());  // rows with no (unpadded) edge
+        row_max.masked_fill(row_max == -std::numeric_limits<double>::infinity(), 0);
     scores = torch::exp(scores - largest.gather(1, rows));
   }
   const auto weights = scores * values_.to(phi_q.device(), phi_q.scalar_type());  // [H, E]

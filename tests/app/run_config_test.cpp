@@ -133,6 +133,15 @@ TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {
   deterministic.set_text("feature_map", "softmax-exact", "--feature-map");
   EXPECT_THROW_WITH(deterministic.validate(),
                     "\"features\" has no effect with the deterministic feature map softmax-exact");
+  RunConfig exact;  // the graph task's default mask, diffusion, is not sparse
+  exact.set_text("task", "graph", "--task");
+  exact.set_text("data", "TU", "--data");
+  exact.set_text("feature_map", "softmax-exact", "--feature-map");
+  EXPECT_THROW_WITH(exact.validate(),
+                    "--feature-map: \"feature_map\" softmax-exact weighs the edges of a sparse "
+                    "mask (--mask adjacency or local-rpe), got masks: diffusion");
+  exact.set("masks", std::vector<std::string>{"adjacency"}, "--mask");
+  exact.validate();
   RunConfig no_data;
   no_data.set_text("task", "graph", "--task");
   EXPECT_THROW_WITH(no_data.validate(), "--data: required for --dataset tu");

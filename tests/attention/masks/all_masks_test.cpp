@@ -249,6 +249,44 @@ TEST_P(AllMasks, SoftmaxExactIsTheExactSoftmaxAlongSparseMasks) {
   }
 }
 
+// softmax-exact with the FLT RPE in its logit-additive form on top of the adjacency mask:
+// edge (i, j) weighs exp(q_i·k_j/√d + rpe(r_i − r_j)), the FLT's widened queries and keys
+// (transform_inputs) dotted exactly; a multiplicative flt (folded by a Kronecker product) is
+// refused.
+TEST(SoftmaxExact, CombinesWithTheLogitAdditiveFltOnly) {
+  const MaskCase flt{"flt", "flt", {{"dim", int64_t{2}}, {"features", int64_t{3}}}};
+  auto rpe = make_test_mask(flt);
+  auto adjacency = make_test_mask({"adjacency", "adjacency", {}});
+  LinearAttention attention(
+      LinearAttentionOptions(8, kHeads)
+          .feature_map(FeatureMapOptions(1).kind(FeatureMapKind::kSoftmaxExact))
+          .masks({rpe, adjacency}));
+  attention->to(torch::kDouble);
+  auto context = full_context();
+  const auto x = torch::randn({kBatch, kLength, 8}, torch::kDouble);
+  const auto heads = [](const torch::Tensor& t) {
+    return t.view({kBatch, kLength, kHeads, 4}).transpose(1, 2);
+  };
+  const auto [q, k] = rpe->build(context)->transform_inputs(heads(attention->q_proj(x)),
+                                                            heads(attention->k_proj(x)));
+  const auto v = heads(attention->v_proj(x));
+  const auto real_keys = (~padding()).to(torch::kDouble).view({kBatch, 1, 1, kLength});
+  const auto weights = adjacency->build(context)->dense(torch::kDouble) *
+                       torch::exp(torch::matmul(q, k.transpose(-1, -2))) * real_keys;
+  const auto out = torch::matmul(weights, v) / weights.sum(-1, true);
+  const auto expected =
+      attention->out_proj(out.transpose(1, 2).reshape({kBatch, kLength, 8})).index({~padding()});
+  EXPECT_TENSOR_CLOSE(attention->forward(x, x, x, padding(), {}, &context).index({~padding()}),
+                      expected, {1e-12, 1e-12});
+  auto multiplicative = flt;
+  multiplicative.settings.set("semantics", std::string("multiplicative"));
+  EXPECT_THROW_WITH(
+      LinearAttention(LinearAttentionOptions(8, kHeads)
+                          .feature_map(FeatureMapOptions(1).kind(FeatureMapKind::kSoftmaxExact))
+                          .masks({make_test_mask(multiplicative), adjacency})),
+      "got 1 masks that are not low-rank and 1 multiplicative low-rank masks");
+}
+
 TEST_P(AllMasks, ToDtypeMovesTheLiveParameters) {
   torch::manual_seed(3);
   auto mask = make_mask(GetParam().mask, kHeads, GetParam().settings);  // float32 parameters

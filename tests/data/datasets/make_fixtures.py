@@ -89,10 +89,10 @@ with gzip.open("mnist_200-labels-idx1-ubyte.gz", "wb") as f:
 os.makedirs("mnist_mixed_200", exist_ok=True)
 rows = [i for c in range(10) for i in [j for j in range(len(labels) - 8) if labels[8 + j] == c][:20]]
 with gzip.GzipFile(os.path.join("mnist_mixed_200", "images-idx3-ubyte.gz"), "wb", mtime=0) as f:
-    f.write(images[:4] + struct.pack(">III", n, 28, 28) +
+    f.write(images[:4] + struct.pack(">III", len(rows), 28, 28) +
             b"".join(images[16 + i * 784:16 + (i + 1) * 784] for i in rows))
 with gzip.GzipFile(os.path.join("mnist_mixed_200", "labels-idx1-ubyte.gz"), "wb", mtime=0) as f:
-    f.write(labels[:4] + struct.pack(">I", n) + bytes(labels[8 + i] for i in rows))
+    f.write(labels[:4] + struct.pack(">I", len(rows)) + bytes(labels[8 + i] for i in rows))
 
 # Meshes (OFF) and the MUTAG TU dataset, unchanged; Cora unchanged.
 os.makedirs("meshes", exist_ok=True)
