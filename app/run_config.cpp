@@ -827,21 +827,6 @@ void RunConfig::validate() const {
     const auto reason = no_effect(key);
     if (!reason.empty()) fail(source(key), "\"" + key + "\" " + reason);
   }
-  if (text("feature_map") == "softmax-exact") {
-    // Found here, before a run folder is written; LinearAttention refuses the rest (two sparse
-    // masks, a multiplicative flt).
-    const auto specs = masks();
-    if (std::none_of(specs.begin(), specs.end(), [](const attention::MaskSpec& spec) {
-          return spec.name == "adjacency" || spec.name == "local-rpe";
-        })) {
-      std::string names;
-      for (const auto& spec : specs) names += (names.empty() ? "" : ", ") + spec.name;
-      fail(source("feature_map"),
-           "\"feature_map\" softmax-exact weighs the edges of a sparse mask (--mask adjacency "
-           "or local-rpe), got masks: " +
-               (names.empty() ? std::string("none") : names));
-    }
-  }
   if (text("data").empty() && dataset != "mnist")
     fail("--data", "required for --dataset " + dataset);
   if (integer("embed_dim") % integer("heads") != 0) {

@@ -34,6 +34,12 @@ enum class FeatureMapKind {
   kSoftmaxExact,
 };
 
+/// Kinds whose kernel is exp(q·k/√d) (estimated or exact): logit-additive masks apply to them.
+inline bool is_softmax_kernel(FeatureMapKind kind) {
+  return kind == FeatureMapKind::kSoftmaxPositive || kind == FeatureMapKind::kSoftmaxHyperbolic ||
+         kind == FeatureMapKind::kSoftmaxExact;
+}
+
 /// Which side of attention a feature map is applied to; it selects the stabiliser.
 enum class FeatureRole {
   kQuery,      ///< per-row max subtracted (cancels in the normaliser)

@@ -98,13 +98,6 @@ LinearAttentionImpl::LinearAttentionImpl(const LinearAttentionOptions& options_)
   reset();
 }
 
-namespace {
-bool softmax_kernel(FeatureMapKind kind) {
-  return kind == FeatureMapKind::kSoftmaxPositive || kind == FeatureMapKind::kSoftmaxHyperbolic ||
-         kind == FeatureMapKind::kSoftmaxExact;
-}
-}  // namespace
-
 void LinearAttentionImpl::reset() {
   const int64_t e = options.embed_dim(), h = options.num_heads();
   TOPO_CHECK_ARG(e > 0, "LinearAttention", "embed_dim", "positive", e);
@@ -113,14 +106,17 @@ void LinearAttentionImpl::reset() {
   TORCH_CHECK_VALUE(!(options.causal() && !options.masks().empty()),
                     "LinearAttention: `causal` applies to unmasked attention; with `masks`, use "
                     "a causal mask (e.g. CausalMask, ToeplitzMaskOptions::causal)");
-  int64_t extra = 0, applied = 0, additive = 0, multiplicative_low_rank = 0;
+  int64_t extra = 0, applied = 0, additive = 0, sparse = 0, multiplicative_low_rank = 0;
+  std::string given;  // the masks, for messages
   for (const auto& mask : options.masks()) {
     TOPO_CHECK_ARG(mask != nullptr, "LinearAttention", "masks", "non-null mask modules",
                    "a null pointer");
     extra += mask->extra_input_dims();
     additive += mask->extra_input_dims() > 0 ? 1 : 0;
     applied += mask->low_rank() ? 0 : 1;
+    sparse += mask->sparse() ? 1 : 0;
     multiplicative_low_rank += mask->low_rank() && mask->extra_input_dims() == 0 ? 1 : 0;
+    given += c10::str(given.empty() ? "" : ", ", *mask);
   }
   // Each logit-additive mask scales the (widened) inputs by their width^(-1/4): a second one
   // would rescale the first one's bias.
@@ -132,14 +128,13 @@ void LinearAttentionImpl::reset() {
   // Exact softmax weights exist only edge by edge; a multiplicative low-rank mask folds into
   // the features by a Kronecker product, which exponentiating would turn into something else.
   TORCH_CHECK_VALUE(feature_options.kind() != FeatureMapKind::kSoftmaxExact ||
-                        (applied == 1 && multiplicative_low_rank == 0),
-                    "LinearAttention: the softmax-exact feature map evaluates exp(q.k/sqrt(d)) on "
-                    "the edges of one sparse mask (adjacency, local-rpe), optionally with a "
-                    "logit-additive low-rank mask (flt); got ",
-                    applied, " masks that are not low-rank and ", multiplicative_low_rank,
-                    " multiplicative low-rank masks");
+                        (applied == 1 && sparse == 1 && multiplicative_low_rank == 0),
+                    "LinearAttention: the softmax-exact feature map needs one sparse mask "
+                    "(adjacency, local-rpe), optionally with a logit-additive low-rank mask "
+                    "(flt), and no other; got masks: ",
+                    given.empty() ? std::string("none") : given);
   TORCH_CHECK_VALUE(
-      extra == 0 || softmax_kernel(feature_options.kind()),
+      extra == 0 || is_softmax_kernel(feature_options.kind()),
       "LinearAttention: a logit-additive mask (e.g. flt with semantics=logit-additive) needs a "
       "softmax-kernel feature map; use semantics=multiplicative with this feature map");
   // Logit-additive masks widen queries and keys (already scaled): the feature map sees them.
@@ -216,7 +211,6 @@ torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch
       feature_map(k, causal ? FeatureRole::kCausalKey : FeatureRole::kKey, key_padding_mask);
   // Low-rank masks fold into the features; at most one mask remains to multiply by.
   const MaskOperator* applied = nullptr;
-  size_t applied_index = 0;
   for (size_t i = 0; i < operators.size(); ++i) {
     if (auto folded = operators[i]->fold_into_features(phi_q, phi_k)) {
       std::tie(phi_q, phi_k) = *folded;
@@ -226,14 +220,10 @@ torch::Tensor LinearAttentionImpl::attend(const torch::Tensor& q_in, const torch
         applied == nullptr, "LinearAttention: at most one mask that is not low-rank can be ",
         "combined, got two (", *masks[i], " and another); low-rank masks (flt) combine with any");
     applied = operators[i].get();
-    applied_index = i;
   }
   if (feature_map->options.kind() == FeatureMapKind::kSoftmaxExact) {
     const auto* sparse = dynamic_cast<const SparseMaskOperator*>(applied);
-    TORCH_CHECK_VALUE(sparse != nullptr,
-                      "LinearAttention: the softmax-exact feature map needs a sparse mask "
-                      "(adjacency, local-rpe), got ",
-                      *masks[applied_index]);
+    TORCH_INTERNAL_ASSERT(sparse != nullptr, "a sparse() mask built another operator");
     return sparse->softmax_attend(phi_q, phi_k, v, key_padding_mask);
   }
   if (applied == nullptr) {

@@ -21,12 +21,6 @@ const std::vector<std::pair<std::string, attention::FeatureMapKind>>& feature_ma
   return maps;
 }
 
-bool softmax_kernel(attention::FeatureMapKind kind) {
-  return kind == attention::FeatureMapKind::kSoftmaxPositive ||
-         kind == attention::FeatureMapKind::kSoftmaxHyperbolic ||
-         kind == attention::FeatureMapKind::kSoftmaxExact;
-}
-
 }  // namespace
 
 attention::FeatureMapKind feature_map_kind_from_string(const std::string& name) {
@@ -74,7 +68,8 @@ std::vector<attention::MaskSpec> model_masks(const std::vector<attention::MaskSp
                      c10::str("flt with dim = ", pos_dim, " (the positions' dimension)"),
                      c10::str("dim = ", spec.settings.integer("dim")));
       if (!spec.settings.contains("semantics")) {
-        spec.settings.set("semantics", std::string(softmax_kernel(feature_map) ? "logit-additive"
+        spec.settings.set(
+            "semantics", std::string(attention::is_softmax_kernel(feature_map) ? "logit-additive"
                                                                                : "multiplicative"));
       }
     }

@@ -15,6 +15,7 @@ class AdjacencyMaskImpl : public MaskImpl {
  public:
   AdjacencyMaskImpl() = default;
   std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
+  bool sparse() const override { return true; }
   void pretty_print(std::ostream& stream) const override;
 };
 TORCH_MODULE(AdjacencyMask);

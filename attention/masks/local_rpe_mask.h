@@ -19,6 +19,7 @@ class LocalRPEMaskImpl : public MaskImpl {
  public:
   explicit LocalRPEMaskImpl(const geometry::LocalRPEOptions& options_);
   std::shared_ptr<const MaskOperator> build(const MaskContext& context) override;
+  bool sparse() const override { return true; }
   void pretty_print(std::ostream& stream) const override;
 
   geometry::LocalRPEOptions options;

@@ -142,6 +142,10 @@ class MaskImpl : public torch::nn::Module {
   /// Low-rank masks (FLT) fold into the features, so they combine with any other mask; of the
   /// others, an attention layer can apply one.
   virtual bool low_rank() const { return false; }
+
+  /// Masks given edge by edge (build() returns a SparseMaskOperator: adjacency, local-rpe); the
+  /// softmax-exact feature map exponentiates along their edges and needs one.
+  virtual bool sparse() const { return false; }
 };
 
 /// Checks `context` against what a mask needs: throws naming `mask` and the missing input, or

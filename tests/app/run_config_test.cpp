@@ -133,15 +133,18 @@ TEST(RunConfig, SettingsOfAnotherTaskOrWithoutEffectAreErrors) {
   deterministic.set_text("feature_map", "softmax-exact", "--feature-map");
   EXPECT_THROW_WITH(deterministic.validate(),
                     "\"features\" has no effect with the deterministic feature map softmax-exact");
-  RunConfig exact;  // the graph task's default mask, diffusion, is not sparse
+  // softmax-exact with the graph task's default mask, diffusion (not sparse): the model is
+  // refused when built, which `train` does before it writes the run folder.
+  RunConfig exact;
   exact.set_text("task", "graph", "--task");
   exact.set_text("data", "TU", "--data");
   exact.set_text("feature_map", "softmax-exact", "--feature-map");
-  EXPECT_THROW_WITH(exact.validate(),
-                    "--feature-map: \"feature_map\" softmax-exact weighs the edges of a sparse "
-                    "mask (--mask adjacency or local-rpe), got masks: diffusion");
-  exact.set("masks", std::vector<std::string>{"adjacency"}, "--mask");
   exact.validate();
+  const nlohmann::json graph_inputs = {{"in_features", 3}, {"num_classes", 2}};
+  EXPECT_THROW_WITH(app::task("graph").build_model(exact, graph_inputs),
+                    "the softmax-exact feature map needs one sparse mask (adjacency, local-rpe)");
+  exact.set("masks", std::vector<std::string>{"adjacency"}, "--mask");
+  EXPECT_NE(app::task("graph").build_model(exact, graph_inputs), nullptr);
   RunConfig no_data;
   no_data.set_text("task", "graph", "--task");
   EXPECT_THROW_WITH(no_data.validate(), "--data: required for --dataset tu");

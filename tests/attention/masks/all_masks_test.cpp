@@ -202,26 +202,26 @@ TEST_P(AllMasks, RealTokensIgnoreWhatIsInThePadding) {
 }
 
 // The softmax-exact feature map: on a sparse mask, out_i = Σ_j M_ij exp(q_i·k_j/√d) v_j / Σ_j
-// M_ij exp(q_i·k_j/√d) over real keys (the dense reference below); other masks are refused.
+// M_ij exp(q_i·k_j/√d) over real keys (the dense reference below); other masks are refused
+// when the layer is built. A mask's sparse() must say whether it builds a SparseMaskOperator.
 TEST_P(AllMasks, SoftmaxExactIsTheExactSoftmaxAlongSparseMasks) {
   auto mask = make_test_mask(GetParam());
   const auto exact = LinearAttentionOptions(8, kHeads)
                          .feature_map(FeatureMapOptions(1).kind(FeatureMapKind::kSoftmaxExact))
                          .masks({mask});
-  if (mask->low_rank()) {  // nothing sparse to exponentiate along
-    EXPECT_THROW_WITH(LinearAttention{exact}, "the softmax-exact feature map evaluates");
+  auto context = full_context();
+  const auto op = mask->build(context);
+  ASSERT_EQ(mask->sparse(), dynamic_cast<const SparseMaskOperator*>(op.get()) != nullptr);
+  if (!mask->sparse()) {
+    EXPECT_THROW_WITH(LinearAttention{exact},
+                      "the softmax-exact feature map needs one sparse mask (adjacency, "
+                      "local-rpe), optionally with a logit-additive low-rank mask (flt), and no "
+                      "other; got masks: ");
     return;
   }
   LinearAttention attention(exact);
   attention->to(torch::kDouble);
-  auto context = full_context();
   const auto x = torch::randn({kBatch, kLength, 8}, torch::kDouble) * 2;
-  const auto op = mask->build(context);
-  if (dynamic_cast<const SparseMaskOperator*>(op.get()) == nullptr) {
-    EXPECT_THROW_WITH(attention->forward(x, x, x, padding(), {}, &context),
-                      "the softmax-exact feature map needs a sparse mask");
-    return;
-  }
   const auto heads = [](const torch::Tensor& t) {
     return t.view({kBatch, kLength, kHeads, 4}).transpose(1, 2);
   };
@@ -284,7 +284,7 @@ TEST(SoftmaxExact, CombinesWithTheLogitAdditiveFltOnly) {
       LinearAttention(LinearAttentionOptions(8, kHeads)
                           .feature_map(FeatureMapOptions(1).kind(FeatureMapKind::kSoftmaxExact))
                           .masks({make_test_mask(multiplicative), adjacency})),
-      "got 1 masks that are not low-rank and 1 multiplicative low-rank masks");
+      "the softmax-exact feature map needs one sparse mask");
 }
 
 TEST_P(AllMasks, ToDtypeMovesTheLiveParameters) {
